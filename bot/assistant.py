@@ -1,0 +1,133 @@
+"""Assistant.respond: one inbound patient message in, the replies to send out. No Flask here."""
+
+import logging
+from dataclasses import dataclass, field
+
+from intents import HANDLERS
+
+log = logging.getLogger(__name__)
+
+# Twilio refuses WhatsApp bodies over 1,600 characters, so a longer one is not a real patient message.
+MAX_BODY = 1600
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A patient's message as Twilio delivered it; `sender` is Twilio's From, not assumed to be E.164."""
+
+    sender: str
+    body: str = ""
+    message_sid: str = ""
+    num_media: int = 0
+    media_types: tuple = ()
+    profile_name: str = ""
+    wa_id: str = ""
+    button_payload: str = ""
+    button_text: str = ""
+
+
+@dataclass
+class Turn:
+    """What a handler works with: the message, its intent and curated reply, and the mutable state."""
+
+    inbound: Inbound
+    intent: str
+    reply: str
+    state: dict
+    store: object
+    knowledge: object
+    notes: dict = field(default_factory=dict)
+
+
+class Assistant:
+    """Answers patients from the knowledge file, keeping each conversation in the store."""
+
+    def __init__(self, store, knowledge_file, settings):
+        self.store = store
+        self.knowledge_file = knowledge_file
+        self.settings = settings
+
+    def respond(self, inbound):
+        """The replies to one inbound message; the conversation is saved before returning."""
+        # Twilio always sends From; without it there is no one to answer or to remember.
+        if not inbound.sender:
+            return []
+        knowledge = self.knowledge_file.current()
+        state = self.store.load(inbound.sender)
+        intent, replies = self._answer(inbound, state, knowledge)
+        self.store.append(inbound.sender, "patient", inbound.body, intent=intent, media=inbound.num_media or None)
+        for text in replies:
+            self.store.append(inbound.sender, "assistant", text)
+        self.store.save(inbound.sender, state)
+        return replies
+
+    def _answer(self, inbound, state, knowledge):
+        """Pick the intent and the replies; returns (intent id or None, replies)."""
+        body = inbound.button_payload or inbound.body.strip()
+        # Media without a caption: we can read only text, so say so instead of guessing.
+        if not body and inbound.num_media:
+            return None, [self.render(knowledge.message("media"), knowledge)]
+        # Nothing readable (empty, emoji or control characters only): ask for words.
+        if not any(ch.isalnum() for ch in body):
+            return None, [self.render(knowledge.message("empty"), knowledge)]
+        if len(body) > MAX_BODY:
+            return None, [self.render(knowledge.message("too_long"), knowledge)]
+
+        # A number answers the menu the patient was just shown.
+        picked = _pick_from_menu(body, state)
+        match = None
+        if picked:
+            intent = picked
+        elif _is_choice(body):
+            # A bare number with no menu pending would match at random: show the menu instead.
+            intent = "greeting"
+        else:
+            match = knowledge.matcher.match(body)
+            intent = match.intent
+        state.pop("menu", None)
+        if intent is None:
+            return None, [self.render(knowledge.message("fallback"), knowledge)]
+        return intent, self._run(intent, inbound, state, knowledge)
+
+    def _run(self, intent_id, inbound, state, knowledge):
+        """The intent's handler when it has one, otherwise its curated reply."""
+        reply = self.render(knowledge.intents[intent_id].reply, knowledge)
+        handler = HANDLERS.get(intent_id)
+        if handler is None:
+            return [reply]
+        turn = Turn(inbound, intent_id, reply, state, self.store, knowledge)
+        return handler(turn)
+
+    def apology(self):
+        """What to say when something failed while answering."""
+        knowledge = self.knowledge_file.current()
+        return self.render(knowledge.message("unavailable"), knowledge)
+
+    def render(self, text, knowledge):
+        """Fill the placeholders the knowledge file may use."""
+        return (
+            text.replace("{emergency_numbers}", self.settings.EMERGENCY_NUMBERS)
+            .replace("{menu}", menu_text(knowledge))
+        )
+
+
+def menu_text(knowledge):
+    """The numbered topic list."""
+    lines = [knowledge.message("menu_header")]
+    lines += [f"{n}. {knowledge.intents[i].title}" for n, i in enumerate(knowledge.menu, 1)]
+    return "\n".join(lines)
+
+
+def _is_choice(body):
+    """True for a bare menu number such as "2", "2." or "2)"."""
+    return body.strip().rstrip(".)").isdigit()
+
+
+def _pick_from_menu(body, state):
+    """The intent a number selects from the pending menu, or None."""
+    options = state.get("menu")
+    if options and _is_choice(body):
+        number = int(body.strip().rstrip(".)"))
+        if 1 <= number <= len(options):
+            return options[number - 1]
+    return None

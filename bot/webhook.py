@@ -1,0 +1,74 @@
+"""POST /whatsapp: check Twilio's signature, read the form, ask the assistant, answer with TwiML."""
+
+import logging
+
+from flask import Blueprint, Response, abort, current_app, request
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from bot.assistant import Inbound
+from bot.logs import mask
+
+log = logging.getLogger(__name__)
+bp = Blueprint("webhook", __name__)
+
+
+@bp.post("/whatsapp")
+def receive():
+    """Twilio's webhook for incoming WhatsApp messages."""
+    settings = current_app.config["SETTINGS"]
+    if not settings.SKIP_SIGNATURE_CHECK and not _signed_by_twilio(settings):
+        log.warning("rejected a request with a missing or wrong Twilio signature")
+        abort(403)
+    inbound = read_inbound(request.form)
+    assistant = current_app.extensions["assistant"]
+    try:
+        replies = assistant.respond(inbound)
+    except Exception:
+        # A patient must never see an error page; they get an apology and the emergency numbers.
+        log.exception("could not answer a message from %s", mask(inbound.sender))
+        replies = [assistant.apology()]
+    return twiml(replies)
+
+
+def _signed_by_twilio(settings):
+    """True when X-Twilio-Signature matches the form and the public URL Twilio called."""
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not signature:
+        return False
+    return RequestValidator(settings.TWILIO_AUTH_TOKEN).validate(public_url(settings), request.form, signature)
+
+
+def public_url(settings):
+    """The URL Twilio signed: built from PUBLIC_BASE_URL when set, else the one Flask sees (after ProxyFix)."""
+    if not settings.PUBLIC_BASE_URL:
+        return request.url
+    query = request.query_string.decode("latin-1")
+    return settings.PUBLIC_BASE_URL.rstrip("/") + request.path + (f"?{query}" if query else "")
+
+
+def read_inbound(form):
+    """Turn Twilio's form into an Inbound; unknown fields are ignored, odd values tolerated."""
+    try:
+        num_media = max(0, int(form.get("NumMedia", "0") or 0))
+    except ValueError:
+        num_media = 0
+    return Inbound(
+        sender=form.get("From", ""),
+        body=form.get("Body", ""),
+        message_sid=form.get("MessageSid", ""),
+        num_media=num_media,
+        media_types=tuple(form.get(f"MediaContentType{i}", "") for i in range(min(num_media, 10))),
+        profile_name=form.get("ProfileName", ""),
+        wa_id=form.get("WaId", ""),
+        button_payload=form.get("ButtonPayload", ""),
+        button_text=form.get("ButtonText", ""),
+    )
+
+
+def twiml(replies):
+    """A TwiML answer with one <Message> per reply; an empty <Response/> when there is nothing to say."""
+    response = MessagingResponse()
+    for text in replies:
+        response.message(text)
+    return Response(str(response), mimetype="text/xml")

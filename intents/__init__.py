@@ -1,0 +1,7 @@
+"""Handlers for intents that do more than send their curated reply: HANDLERS = {intent id: handle(turn)}."""
+
+from intents import menu
+
+HANDLERS = {
+    "greeting": menu.greet,
+}
