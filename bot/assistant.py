@@ -62,7 +62,7 @@ class Assistant:
         return replies
 
     def _answer(self, inbound, state, knowledge):
-        """Pick the intent and the replies; returns (intent id or None, replies)."""
+        """Pick the intent and the replies, in order of precedence; returns (intent id or None, replies)."""
         body = inbound.button_payload or inbound.body.strip()
         # Media without a caption: we can read only text, so say so instead of guessing.
         if not body and inbound.num_media:
@@ -73,21 +73,17 @@ class Assistant:
         if len(body) > MAX_BODY:
             return None, [self.render(knowledge.message("too_long"), knowledge)]
 
-        # A number answers the menu the patient was just shown.
-        picked = _pick_from_menu(body, state)
-        match = None
-        if picked:
-            intent = picked
-        elif _is_choice(body):
-            # A bare number with no menu pending would match at random: show the menu instead.
-            intent = "greeting"
-        else:
-            match = knowledge.matcher.match(body)
-            intent = match.intent
-        state.pop("menu", None)
-        if intent is None:
+        # A numbered list (menu, follow-ups, "did you mean") is answered once; a number picks from it.
+        choices = state.pop("choices", None)
+        if _is_choice(body):
+            # A number with nothing (or nothing that big) pending would match at random: show the menu.
+            intent = _pick(body, choices) or "greeting"
+            return intent, self._run(intent, inbound, state, knowledge)
+
+        match = knowledge.matcher.match(body)
+        if match.intent is None:
             return None, [self.render(knowledge.message("fallback"), knowledge)]
-        return intent, self._run(intent, inbound, state, knowledge)
+        return match.intent, self._run(match.intent, inbound, state, knowledge)
 
     def _run(self, intent_id, inbound, state, knowledge):
         """The intent's handler when it has one, otherwise its curated reply."""
@@ -119,15 +115,13 @@ def menu_text(knowledge):
 
 
 def _is_choice(body):
-    """True for a bare menu number such as "2", "2." or "2)"."""
+    """True for a bare list number such as "2", "2." or "2)"."""
     return body.strip().rstrip(".)").isdigit()
 
 
-def _pick_from_menu(body, state):
-    """The intent a number selects from the pending menu, or None."""
-    options = state.get("menu")
-    if options and _is_choice(body):
-        number = int(body.strip().rstrip(".)"))
-        if 1 <= number <= len(options):
-            return options[number - 1]
+def _pick(body, choices):
+    """The intent a number selects from the pending list, or None."""
+    number = int(body.strip().rstrip(".)"))
+    if choices and 1 <= number <= len(choices):
+        return choices[number - 1]
     return None

@@ -3,5 +3,5 @@
 
 def greet(turn):
     """Send the greeting with its menu, and remember the menu so a digit can pick a topic."""
-    turn.state["menu"] = list(turn.knowledge.menu)
+    turn.state["choices"] = list(turn.knowledge.menu)
     return [turn.reply]
