@@ -21,6 +21,11 @@ class Settings:
     """The assistant's settings; each field is an environment variable of the same name."""
 
     TWILIO_AUTH_TOKEN: str = _setting("", "Auth token of the Twilio account; signs every webhook request. Required unless SKIP_SIGNATURE_CHECK is set.")
+    TWILIO_ACCOUNT_SID: str = _setting("", "Account SID (AC...) of the Twilio account, for messages the app sends itself (coordinator replies, alerts).")
+    TWILIO_FROM: str = _setting("", "The WhatsApp number the app sends from, e.g. `whatsapp:+14155238886` (the sandbox).")
+    TWILIO_MESSAGING_SERVICE_SID: str = _setting("", "A Messaging Service (MG...) to send from instead of TWILIO_FROM.")
+    TWILIO_API_BASE_URL: str = _setting("https://api.twilio.com", "Twilio's REST API address; only tests change it.")
+    TWILIO_TIMEOUT: int = _setting(10, "Seconds to wait for Twilio's REST API before giving up on a send.")
     SKIP_SIGNATURE_CHECK: bool = _setting(False, "`1` turns off the webhook's signature check. Local development only, never in production.")
     PUBLIC_BASE_URL: str = _setting("", "The public address Twilio calls, e.g. `https://bot.example.org`. When set, signatures are checked against it instead of the URL Flask sees.")
     PROXY_HOPS: int = _setting(0, "Number of reverse proxies (TLS terminator, tunnel) in front of the app whose `X-Forwarded-*` headers are trusted.")

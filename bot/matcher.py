@@ -88,6 +88,10 @@ class Matcher:
             self._spelling[word] = found
         return found
 
+    def emergency(self, text):
+        """True when the text describes an emergency; checked before anything else the patient says."""
+        return self.match(text).intent == "emergency"
+
     def match(self, text):
         """The best intent for `text`, with its score and the runner-up's."""
         query = normalise(text)

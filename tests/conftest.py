@@ -14,10 +14,13 @@ import redis
 from twilio.request_validator import RequestValidator
 
 from bot import create_app
+from tests.fake_twilio import FakeTwilio
 
 HERE = Path(__file__).parent
 FIXTURE_KNOWLEDGE = HERE / "fixtures" / "knowledge.yaml"
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
+ACCOUNT_SID = "AC" + "1" * 32
+CLINIC_NUMBER = "whatsapp:+14155238886"
 PUBLIC_URL = "https://assistant.example.org"
 PATIENT = "whatsapp:+919812345678"
 
@@ -80,10 +83,21 @@ def redis_url(tmp_path_factory):
 
 
 @pytest.fixture
-def test_config(redis_url):
+def twilio_api():
+    """The local stand-in for Twilio's REST API; `.messages` holds what the app sent."""
+    with FakeTwilio(ACCOUNT_SID, AUTH_TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture
+def test_config(redis_url, twilio_api):
     """Settings for one test: its own key prefix on the Redis server, the fixture knowledge."""
     return {
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_FROM": CLINIC_NUMBER,
+        "TWILIO_MESSAGING_SERVICE_SID": "",
+        "TWILIO_API_BASE_URL": twilio_api.url,
         "SKIP_SIGNATURE_CHECK": False,
         "PUBLIC_BASE_URL": "",
         "PROXY_HOPS": 0,
@@ -124,10 +138,10 @@ class WhatsApp:
             "WaId": self.sender.rpartition("+")[2],
             "SmsStatus": "received",
             "Body": body,
-            "To": "whatsapp:+14155238886",
+            "To": CLINIC_NUMBER,
             "NumSegments": "1",
             "MessageSid": f"SM{uuid.uuid4().hex}",
-            "AccountSid": "AC" + "0" * 32,
+            "AccountSid": ACCOUNT_SID,
             "From": self.sender,
             "ApiVersion": "2010-04-01",
         }
