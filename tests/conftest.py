@@ -104,6 +104,9 @@ def test_config(redis_url, twilio_api):
         "REDIS_URL": redis_url,
         "KEY_PREFIX": f"test:{uuid.uuid4().hex}:",
         "KNOWLEDGE_PATH": str(FIXTURE_KNOWLEDGE),
+        # Tests run the worker's rounds themselves (worker.run_once) so they can wait for nothing.
+        "BACKGROUND_WORKER": False,
+        "OFFICE_HOURS": "",
     }
 
 
