@@ -319,3 +319,15 @@ def test_an_opted_out_patient_is_not_retried(app, assistant, handoff, twilio_api
     assert handoff.jobs.pending() == 0
     ref = [e for e in handoff.store.transcript(SENDER) if e["role"] == "coordinator"][0]["ref"]
     assert handoff.store.deliveries(SENDER)[ref] == "failed 21610"
+
+
+def test_a_job_is_handed_to_one_worker_until_its_lease_ends(handoff):
+    jobs = handoff.jobs
+    job_id = jobs.add({"kind": "alert", "to": ON_DUTY[0], "body": "A patient is waiting"})
+    now = time.time()
+    assert [pair[0] for pair in jobs.due(now)] == [job_id]
+    assert jobs.due(now) == []  # another worker, at the same moment
+    # A worker that died mid-send leaves the job to be sent again after the lease.
+    assert [pair[0] for pair in jobs.due(now + jobs.lease + 1)] == [job_id]
+    jobs.done(job_id)
+    assert jobs.due(now + 10 * jobs.lease) == [] and jobs.pending() == 0

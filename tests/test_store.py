@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import uuid
 
 import pytest
 import redis
@@ -10,13 +11,18 @@ from bot.config import ROOT
 from bot.store import Store, connect
 
 
-@pytest.fixture(params=["embedded", "server"])
-def backend(request, tmp_path, redis_url):
-    """A Store on each kind of Redis the app can use."""
-    client = connect("" if request.param == "embedded" else redis_url, str(tmp_path / "instance"))
-    store = Store(client, prefix=f"t{id(request)}:", transcript_limit=3, retention_seconds=3600)
+@pytest.fixture(scope="module", params=["embedded", "server"])
+def redis_client(request, tmp_path_factory, redis_url):
+    """Each kind of Redis the app can use; one embedded server for the module, as each takes seconds to stop."""
+    return connect("" if request.param == "embedded" else redis_url, str(tmp_path_factory.mktemp("instance")))
+
+
+@pytest.fixture
+def backend(redis_client):
+    """A Store with its own key prefix on each kind of Redis."""
+    store = Store(redis_client, prefix=f"t{uuid.uuid4().hex}:", transcript_limit=3, retention_seconds=3600)
     yield store
-    client.delete(*client.keys(f"{store.prefix}*") or ["none"])
+    redis_client.delete(*redis_client.keys(f"{store.prefix}*") or ["none"])
 
 
 def test_state_round_trips(backend):
