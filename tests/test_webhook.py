@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -238,3 +239,24 @@ def test_a_late_63016_report_holds_the_reply_for_the_patients_next_message(test_
     assert whatsapp.send("I am here") == []
     worker.run_once()
     assert twilio_api.messages[-1]["Body"] == "Hello Asha"
+
+
+def test_after_an_automatic_return_or_a_close_the_assistant_answers_through_the_webhook(app, whatsapp, store):
+    handoff = app.extensions["assistant"].handoff
+    whatsapp.send("agent")
+    handoff.claim(PATIENT, "Priya")
+    assert whatsapp.send("what are the side effects") == []
+    handoff.sweep(time.time() + handoff.settings.HANDBACK_AFTER_MINUTES * 60 + 1)
+    assert whatsapp.send("what are the side effects") == ["Fever and chills are common. Ask your care team."]
+    whatsapp.send("agent")
+    handoff.claim(PATIENT, "Priya")
+    handoff.hand_back(PATIENT, "Priya", outcome="answered", event="closed")
+    assert whatsapp.send("how much does it cost") == ["Costs vary. Ask the care team for an estimate."]
+
+
+def test_outside_office_hours_the_webhook_says_when_to_expect_an_answer(test_config):
+    from tests.test_handoff import closed_hours
+
+    app = create_app({**test_config, "OFFICE_HOURS": closed_hours()})
+    [reply] = WhatsApp(app.test_client()).send("agent")
+    assert reply.startswith("Coordinators reply from ") and reply.endswith(" IST. Reply CANCEL to go back.")
