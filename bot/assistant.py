@@ -92,6 +92,7 @@ class Assistant:
 
         # A numbered list (menu, follow-ups, "did you mean") is answered once; a number picks from it.
         choices = state.pop("choices", None)
+        # YES to the offer of a coordinator (made after two misses) puts the chat in the queue.
         if offered and knowledge.said(body, "accept"):
             self.handoff.escalate(inbound, "offer")
             return "human_handoff", [self.handoff.waiting_message(knowledge)]

@@ -110,7 +110,7 @@ def _queue_view():
     claimed = [{**_summary(chat), "coordinator": chat.get("coordinator", ""), "urgent": chat["urgent"],
                 "mine": chat.get("coordinator") == session["coordinator"]} for chat in handoff.store.claimed()]
     failures = [{**failure, "time": _clock(failure["at"])} for failure in handoff.jobs.failures(5)]
-    return {"me": session["coordinator"], "waiting": waiting, "claimed": claimed, "failures": failures,
+    return {"waiting": waiting, "claimed": claimed, "failures": failures,
             "open": handoff.hours.is_open(now)}
 
 

@@ -153,12 +153,13 @@ class Handoff:
         if not ref or not status:
             return False
         code = form.get("ErrorCode", "")
-        self.store.delivery(sender, ref, f"{status} {code}".strip() if status in ("failed", "undelivered") else status)
-        if code == "63016":
+        if code == "63016" and self.store.chat(sender):
             # Accepted, then refused because the window had closed: hold it like any late reply.
             entry = next((e for e in self.store.transcript(sender) if e.get("ref") == ref and e["role"] == "coordinator"), None)
-            if entry and self.store.chat(sender):
+            if entry:
                 self.hold(sender, ref, entry["text"], entry.get("by", ""))
+                return True
+        self.store.delivery(sender, ref, f"{status} {code}".strip() if status in ("failed", "undelivered") else status)
         return True
 
     # Alerts and the periodic sweep.

@@ -234,6 +234,8 @@ def test_a_late_63016_report_holds_the_reply_for_the_patients_next_message(test_
     report = {"MessageSid": sid, "MessageStatus": "undelivered", "ErrorCode": "63016", "To": PATIENT}
     assert sign_status(whatsapp, report).status_code == 200
     assert [e["text"] for e in store.held(PATIENT)] == ["Hello Asha"]
+    ref = [e for e in store.transcript(PATIENT) if e["role"] == "coordinator"][0]["ref"]
+    assert store.deliveries(PATIENT)[ref] == "held"
     worker.run_once()
     assert twilio_api.messages[-1]["ContentSid"] == "HX" + "c" * 32
     assert whatsapp.send("I am here") == []
