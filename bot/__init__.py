@@ -1,20 +1,28 @@
 """The interleukin-therapy WhatsApp assistant."""
 
+from datetime import timedelta
+
 from flask import Flask
+from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bot.assistant import Assistant
 from bot.config import Settings
+from bot.handoff import Handoff
+from bot.jobs import Jobs, Worker
 from bot.knowledge import KnowledgeFile
 from bot.logs import configure
+from bot.outbound import Outbound
 from bot.store import Store, connect
 
 
 def build_assistant(settings, instance_path):
-    """The assistant with its store and knowledge, shared by the web app and the command line."""
+    """The assistant with its store, knowledge and handoff queue, shared by the web app and the command line."""
     redis_client = connect(settings.REDIS_URL, instance_path)
     store = Store(redis_client, settings.KEY_PREFIX, settings.TRANSCRIPT_LIMIT, settings.retention_seconds)
-    return Assistant(store, KnowledgeFile(settings.KNOWLEDGE_PATH), settings)
+    knowledge_file = KnowledgeFile(settings.KNOWLEDGE_PATH)
+    handoff = Handoff(store, Jobs(redis_client, settings.KEY_PREFIX), knowledge_file, settings)
+    return Assistant(store, knowledge_file, settings, handoff)
 
 
 def create_app(config=None):
@@ -30,8 +38,27 @@ def create_app(config=None):
             app.wsgi_app, x_for=settings.PROXY_HOPS, x_proto=settings.PROXY_HOPS,
             x_host=settings.PROXY_HOPS, x_port=settings.PROXY_HOPS, x_prefix=settings.PROXY_HOPS,
         )
-    app.extensions["assistant"] = build_assistant(settings, app.instance_path)
+    assistant = build_assistant(settings, app.instance_path)
+    app.extensions["assistant"] = assistant
+    app.config.update(
+        SECRET_KEY=settings.SECRET_KEY or assistant.store.secret_key(),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.ENVIRONMENT != "development",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        # CSRF is checked by the console's own forms only; Twilio's webhooks are signed instead.
+        WTF_CSRF_CHECK_DEFAULT=False,
+        WTF_CSRF_TIME_LIMIT=None,
+    )
+    CSRFProtect(app)
 
-    from bot import webhook
+    from bot import console, webhook
     app.register_blueprint(webhook.bp)
+    app.register_blueprint(console.bp)
+
+    handoff = assistant.handoff
+    worker = Worker(handoff.jobs, Outbound(settings), handoff)
+    app.extensions["worker"] = worker
+    if settings.BACKGROUND_WORKER:
+        worker.start()
     return app

@@ -1,6 +1,7 @@
-"""The command line: python -m bot chat | match | eval."""
+"""The command line: python -m bot chat | match | eval | coordinator add NAME."""
 
 import argparse
+import getpass
 import json
 import sys
 from collections import Counter, defaultdict
@@ -81,6 +82,34 @@ def evaluate(args, settings):
     return 1 if failed else 0
 
 
+MIN_PASSWORD = 10
+
+
+def add_coordinator(args, settings):
+    """Create a console account, or set a new password; the password is prompted, or read from standard input."""
+    name = " ".join(args.name.split())
+    if not name or len(name) > 60:
+        print("error: give the coordinator's name (patients see its first word), at most 60 characters", file=sys.stderr)
+        return 2
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"Password for {name}: ")
+        if getpass.getpass("The same password again: ") != password:
+            print("error: the two passwords differ; nothing was changed", file=sys.stderr)
+            return 2
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < MIN_PASSWORD:
+        print(f"error: the password needs at least {MIN_PASSWORD} characters; nothing was changed", file=sys.stderr)
+        return 2
+    from bot.console import hash_password
+
+    store = build_assistant(settings, str(ROOT / "instance")).store
+    existed = store.coordinator(name) is not None
+    store.add_coordinator(name, hash_password(password))
+    print(f"{'updated' if existed else 'added'} coordinator {name}: log in at /console/login")
+    return 0
+
+
 def _fraction(value):
     """Accept 0.95 or 95 for the same bar."""
     return value / 100 if value > 1 else value
@@ -100,6 +129,11 @@ def main(argv=None):
     p.add_argument("--min-accuracy", type=float, help="exit 1 below this in-scope accuracy (0.95 or 95)")
     p.add_argument("--min-rejection", type=float, help="exit 1 below this null rejection (0.9 or 90)")
     p.set_defaults(run=evaluate)
+    p = commands.add_parser("coordinator", help="manage the coordinators' console accounts")
+    accounts = p.add_subparsers(dest="action", required=True)
+    p = accounts.add_parser("add", help="add an account or set its password (prompted, or one line of stdin)")
+    p.add_argument("name", help="the coordinator's name; patients see its first word, e.g. Priya")
+    p.set_defaults(run=add_coordinator)
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()

@@ -36,16 +36,18 @@ class Turn:
     state: dict
     store: object
     knowledge: object
+    handoff: object = None
     notes: dict = field(default_factory=dict)
 
 
 class Assistant:
     """Answers patients from the knowledge file, keeping each conversation in the store."""
 
-    def __init__(self, store, knowledge_file, settings):
+    def __init__(self, store, knowledge_file, settings, handoff):
         self.store = store
         self.knowledge_file = knowledge_file
         self.settings = settings
+        self.handoff = handoff
 
     def respond(self, inbound):
         """The replies to one inbound message; the conversation is saved before returning."""
@@ -54,7 +56,19 @@ class Assistant:
             return []
         knowledge = self.knowledge_file.current()
         state = self.store.load(inbound.sender)
+        # Emergency check first: safety beats every mode, opt-out and office hours included.
+        if knowledge.matcher.emergency(inbound.body[:MAX_BODY]):
+            self.handoff.escalate(inbound, "emergency", urgent=True)
+            return self._record(inbound, state, "emergency", self._run("emergency", inbound, state, knowledge))
+        # Human mode: while a coordinator is awaited or writing, the assistant is silent; the console shows the message.
+        chat = self.store.chat(inbound.sender)
+        if chat:
+            return self._record(inbound, state, None, self.handoff.patient_wrote(inbound, chat, knowledge))
         intent, replies = self._answer(inbound, state, knowledge)
+        return self._record(inbound, state, intent, replies)
+
+    def _record(self, inbound, state, intent, replies):
+        """Append both sides to the transcript, save the state, and return the replies."""
         self.store.append(inbound.sender, "patient", inbound.body, intent=intent, media=inbound.num_media or None)
         for text in replies:
             self.store.append(inbound.sender, "assistant", text)
@@ -64,6 +78,9 @@ class Assistant:
     def _answer(self, inbound, state, knowledge):
         """Pick the intent and the replies, in order of precedence; returns (intent id or None, replies)."""
         body = inbound.button_payload or inbound.body.strip()
+        # Misses count only in a row, and the offer of a coordinator is answered once: any other message ends both.
+        misses = state.pop("misses", 0)
+        offered = state.pop("offered", False)
         # Media without a caption: we can read only text, so say so instead of guessing.
         if not body and inbound.num_media:
             return None, [self.render(knowledge.message("media"), knowledge)]
@@ -75,6 +92,10 @@ class Assistant:
 
         # A numbered list (menu, follow-ups, "did you mean") is answered once; a number picks from it.
         choices = state.pop("choices", None)
+        # YES to the offer of a coordinator (made after two misses) puts the chat in the queue.
+        if offered and knowledge.said(body, "accept"):
+            self.handoff.escalate(inbound, "offer")
+            return "human_handoff", [self.handoff.waiting_message(knowledge)]
         if _is_choice(body):
             # A number with nothing (or nothing that big) pending would match at random: show the menu.
             intent = _pick(body, choices) or "greeting"
@@ -82,6 +103,11 @@ class Assistant:
 
         match = knowledge.matcher.match(body)
         if match.intent is None:
+            # The second miss in a row offers a person rather than the same fallback again.
+            if misses + 1 >= 2:
+                state["offered"] = True
+                return None, [self.render(knowledge.message("handoff_offer"), knowledge)]
+            state["misses"] = misses + 1
             return None, [self.render(knowledge.message("fallback"), knowledge)]
         return match.intent, self._run(match.intent, inbound, state, knowledge)
 
@@ -91,7 +117,7 @@ class Assistant:
         handler = HANDLERS.get(intent_id)
         if handler is None:
             return [reply]
-        turn = Turn(inbound, intent_id, reply, state, self.store, knowledge)
+        turn = Turn(inbound, intent_id, reply, state, self.store, knowledge, handoff=self.handoff)
         return handler(turn)
 
     def apology(self):

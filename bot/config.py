@@ -1,9 +1,12 @@
 """Every setting of the assistant in one place, read from the environment with safe defaults."""
 
 import dataclasses
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from bot.hours import HoursError, OfficeHours
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,6 +39,18 @@ class Settings:
     RETENTION_DAYS: int = _setting(90, "Days a conversation's state and transcript are kept after its last message.")
     EMERGENCY_NUMBERS: str = _setting("112 (emergency) or 108 (ambulance)", "Numbers given in the emergency reply.")
     LOG_LEVEL: str = _setting("INFO", "Python log level.")
+    ENVIRONMENT: str = _setting("production", "`production` or `development`. Outside development the console's session cookie is sent over HTTPS only (Secure).")
+    SECRET_KEY: str = _setting("", "Signs the coordinators' session cookies. Empty: a random key is made once and kept in Redis, shared by every process.")
+    OFFICE_HOURS: str = _setting("Mon-Sat 09:00-18:00", "When coordinators answer, e.g. `Mon-Fri 09:00-18:00; Sat 09:00-13:00`. Empty: always. Outside them patients are told when to expect an answer; emergencies alert at any hour.")
+    OFFICE_TIMEZONE: str = _setting("Asia/Kolkata", "Time zone of OFFICE_HOURS.")
+    ON_DUTY_NUMBERS: str = _setting("", "Comma-separated numbers alerted when a chat waits for a coordinator: `whatsapp:+91...` for WhatsApp, `+91...` for SMS.")
+    ALERT_AGAIN_MINUTES: int = _setting(10, "A chat left unclaimed this long alerts the on-duty numbers again.")
+    HANDBACK_AFTER_MINUTES: int = _setting(120, "A chat with a coordinator goes back to the assistant after this long without a message from either side.")
+    WINDOW_TEMPLATE_SID: str = _setting("", "Content SID (HX...) of the approved WhatsApp template sent when the patient's last message is older than 24 hours.")
+    WINDOW_TEMPLATE_VARIABLES: str = _setting("", 'JSON object of that template\'s variables, e.g. `{"1": "{coordinator}"}`; `{coordinator}` and `{patient}` are filled in.')
+    BACKGROUND_WORKER: bool = _setting(True, "`1` runs the background worker (alerts, coordinator replies, re-alerts, automatic hand-back) as a thread in each web process.")
+    LOGIN_MAX_FAILURES: int = _setting(5, "Failed console logins allowed per account and per address before logins from them are refused for LOGIN_LOCK_MINUTES.")
+    LOGIN_LOCK_MINUTES: int = _setting(15, "How long repeated failed logins are counted and refused.")
 
     @classmethod
     def from_env(cls, environ=None, **overrides):
@@ -51,6 +66,18 @@ class Settings:
             raise ConfigError(f"unknown setting(s): {', '.join(sorted(overrides))}")
         return cls(**values)
 
+    def __post_init__(self):
+        if self.ENVIRONMENT not in ("production", "development"):
+            raise ConfigError(f"ENVIRONMENT must be production or development, not {self.ENVIRONMENT!r}")
+        try:
+            self.office_hours
+        except HoursError as exc:
+            raise ConfigError(str(exc)) from None
+        try:
+            self.template_variables
+        except ValueError:
+            raise ConfigError('WINDOW_TEMPLATE_VARIABLES must be a JSON object such as {"1": "{coordinator}"}') from None
+
     def check_for_server(self):
         """Refuse to serve webhooks without a way to check Twilio's signatures."""
         if not self.TWILIO_AUTH_TOKEN and not self.SKIP_SIGNATURE_CHECK:
@@ -62,6 +89,24 @@ class Settings:
     @property
     def retention_seconds(self):
         return self.RETENTION_DAYS * 86400
+
+    @property
+    def office_hours(self):
+        """OFFICE_HOURS read in OFFICE_TIMEZONE."""
+        return OfficeHours.parse(self.OFFICE_HOURS, self.OFFICE_TIMEZONE)
+
+    @property
+    def template_variables(self):
+        """WINDOW_TEMPLATE_VARIABLES as a dict of strings."""
+        variables = json.loads(self.WINDOW_TEMPLATE_VARIABLES or "{}")
+        if not isinstance(variables, dict):
+            raise ValueError("not an object")
+        return {str(k): str(v) for k, v in variables.items()}
+
+    @property
+    def on_duty(self):
+        """The numbers to alert, without blanks."""
+        return [n.strip() for n in self.ON_DUTY_NUMBERS.split(",") if n.strip()]
 
 
 def _parse(f, raw):

@@ -11,7 +11,7 @@ from types import MappingProxyType
 
 import yaml
 
-from bot.matcher import Matcher
+from bot.matcher import Matcher, normalise
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +21,19 @@ REQUIRED_INTENTS = (
     "eligibility", "nutrition", "lifestyle", "costs", "insurance", "financial_assistance",
     "support_groups", "human_handoff", "emergency", "thanks_goodbye", "opt_out",
 )
-REQUIRED_MESSAGES = ("fallback", "clarify", "menu_header", "media", "too_long", "empty", "unavailable")
-TOP_FIELDS = {"menu": "list of intent ids", "messages": "wording not tied to an intent", "intents": "the topics"}
+REQUIRED_MESSAGES = (
+    "fallback", "clarify", "menu_header", "media", "too_long", "empty", "unavailable",
+    "handoff_offer", "handoff_waiting", "handoff_after_hours", "handoff_claimed", "handoff_returned",
+    "handoff_cancelled", "alert_new", "alert_urgent", "alert_again",
+)
+TOP_FIELDS = {
+    "menu": "list of intent ids",
+    "messages": "wording not tied to an intent",
+    "keywords": "words that answer the assistant (accept, cancel_wait)",
+    "coordinator_replies": "canned replies offered in the coordinators' console",
+    "intents": "the topics",
+}
+KEYWORDS = ("accept", "cancel_wait")
 INTENT_FIELDS = {
     "title": "short name for menus",
     "phrases": "example messages",
@@ -35,7 +46,13 @@ INTENT_FIELDS = {
 MAX_REPLY = 1000
 MAX_TITLE = 20
 # Placeholders the app fills in; any other {word} in a reply is a typo an editor should hear about.
-PLACEHOLDERS = {"menu", "options", "emergency_numbers"}
+PLACEHOLDERS = {"menu", "options", "emergency_numbers", "coordinator", "opens", "number", "waited", "console"}
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def fill(text, **values):
+    """Replace the {placeholders} given in `values`, leaving any other braces as they are."""
+    return _PLACEHOLDER.sub(lambda found: str(values.get(found[1], found[0])), text)
 
 
 class KnowledgeError(Exception):
@@ -80,9 +97,15 @@ class Knowledge:
     menu: tuple
     messages: MappingProxyType
     matcher: Matcher
+    keywords: MappingProxyType
+    coordinator_replies: tuple
 
     def message(self, name):
         return self.messages[name]
+
+    def said(self, text, keyword):
+        """True when `text` is one of the words listed under keywords.<keyword> (case and punctuation aside)."""
+        return normalise(text) in self.keywords.get(keyword, ())
 
 
 def load(path, required=REQUIRED_INTENTS):
@@ -154,6 +177,8 @@ class _Checker:
         intents = self.intents(data.get("intents"), required)
         messages = self.messages(data.get("messages"))
         menu = self.references(data.get("menu"), ("menu",), intents)
+        keywords = self.keywords(data.get("keywords"))
+        canned = self.canned(data.get("coordinator_replies"))
         if self.problems:
             return None
         return Knowledge(
@@ -162,6 +187,8 @@ class _Checker:
             menu=tuple(menu),
             messages=MappingProxyType(messages),
             matcher=Matcher({i.id: i.phrases for i in intents.values()}),
+            keywords=MappingProxyType(keywords),
+            coordinator_replies=tuple(canned),
         )
 
     def unknown_keys(self, mapping, at, known):
@@ -226,6 +253,33 @@ class _Checker:
             if name not in raw:
                 self.problem(("messages",), f"required message '{name}' is missing")
         return {name: self.text(value, ("messages", name)) for name, value in raw.items()}
+
+    def keywords(self, raw):
+        if not isinstance(raw, dict):
+            self.problem(("keywords",), f"must be a mapping with {', '.join(KEYWORDS)}, each a list of words")
+            return {}
+        self.unknown_keys(raw, ("keywords",), KEYWORDS)
+        words = {}
+        for name in KEYWORDS:
+            listed = self.phrases(raw.get(name), ("keywords", name))
+            words[name] = frozenset(normalise(word) for word in listed)
+        return words
+
+    def canned(self, raw):
+        if raw is None:
+            return []
+        if not isinstance(raw, list):
+            self.problem(("coordinator_replies",), "must be a list of replies, each with a title and a text")
+            return []
+        canned = []
+        for index, item in enumerate(raw):
+            at = ("coordinator_replies", index)
+            if not isinstance(item, dict) or not isinstance(item.get("title"), str) or not item["title"].strip():
+                self.problem(at, "needs a title (the button in the console) and a text")
+                continue
+            self.unknown_keys(item, at, {"title": "button label", "text": "the reply"})
+            canned.append((item["title"].strip(), self.text(item.get("text"), at + ("text",))))
+        return canned
 
     def references(self, raw, at, intents):
         if raw is None:

@@ -17,3 +17,5 @@ def mask(sender):
 def configure(level):
     """One plain log format for every process."""
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Twilio's client logs every request's headers at INFO; our own log lines say what matters, masked.
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)

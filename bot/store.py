@@ -3,12 +3,41 @@
 import fcntl
 import json
 import os
+import secrets
 import time
 
 import redis
 
 # A webhook must answer quickly even when Redis does not: fail fast rather than hang.
 TIMEOUTS = {"socket_timeout": 2, "socket_connect_timeout": 2}
+# Urgent chats sort before every other waiting chat; within each group the longest wait comes first.
+URGENT_AHEAD = 10**11
+# The order of Twilio's delivery statuses: a late "sent" callback never hides "delivered".
+DELIVERY_RANK = {"held": 1, "retrying": 1, "accepted": 1, "queued": 1, "sending": 2, "sent": 3, "delivered": 4, "read": 5,
+                 "undelivered": 6, "failed": 6}
+
+# Exactly one coordinator gets a waiting chat: only the one whose ZREM removed it from the queue.
+_CLAIM = """
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], 'status', 'claimed', 'coordinator', ARGV[2], 'claimed_at', ARGV[3], 'active_at', ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+return 1
+"""
+# Fields of a chat that may have ended a moment ago are set only while it exists, never recreating half a chat.
+_UPDATE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"""
+# Hand-back, close, cancel and the inactivity sweep may race; only the first one ends the chat.
+_RELEASE = """
+local chat = redis.call('HGETALL', KEYS[1])
+if #chat == 0 then return chat end
+redis.call('DEL', KEYS[1], KEYS[4])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+return chat
+"""
 
 
 def connect(url, instance_path):
@@ -73,8 +102,207 @@ class Store:
 
     def forget(self, sender):
         """Erase everything kept about the sender."""
-        self.redis.delete(self.key("state", sender), self.key("transcript", sender))
+        self.release(sender)
+        chat_id = self.redis.get(self.key("chatref", sender))
+        self.redis.delete(self.key("state", sender), self.key("transcript", sender), self.key("chatref", sender),
+                          self.key("notes", sender), self.key("delivery", sender))
+        if chat_id:
+            self.redis.delete(self.key("chatid", chat_id))
 
     def ping(self):
         """True when Redis answers."""
         return bool(self.redis.ping())
+
+    # The handoff queue. A chat record (hash chat:<sender>) exists while the patient waits for a
+    # coordinator (status "waiting", in the queue) or talks with one (status "claimed").
+
+    def escalate(self, sender, reason, urgent=False, profile="", now=None):
+        """Put the sender's chat in the queue unless it is already there or claimed; urgent raises it to the top.
+
+        Returns (chat, change): change is "new", "urgent" (an existing chat just became urgent) or "".
+        """
+        now = time.time() if now is None else now
+        key = self.key("chat", sender)
+        chat = self.chat(sender)
+        if chat:
+            if not urgent or chat["urgent"]:
+                return chat, ""
+            self._update(sender, urgent="1", reason=reason)
+            # XX: a chat claimed a moment ago stays out of the queue.
+            self.redis.zadd(self.key("queue", "waiting"), {sender: chat["since"] - URGENT_AHEAD}, xx=True)
+            return self.chat(sender), "urgent"
+        chat_id = self.chat_id(sender)
+        record = {"id": chat_id, "status": "waiting", "reason": reason, "urgent": "1" if urgent else "0",
+                  "since": now, "profile": profile[:60], "alerted_at": 0}
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(key, mapping=record)
+        pipe.expire(key, self.retention_seconds)
+        pipe.zadd(self.key("queue", "waiting"), {sender: now - (URGENT_AHEAD if urgent else 0)})
+        pipe.execute()
+        return self.chat(sender), "new"
+
+    def chat(self, sender):
+        """The sender's chat record while waiting for or with a coordinator, else None."""
+        raw = self.redis.hgetall(self.key("chat", sender))
+        if not raw:
+            return None
+        return {**raw, "sender": sender, "urgent": raw.get("urgent") == "1", "since": float(raw.get("since", 0)),
+                "alerted_at": float(raw.get("alerted_at") or 0), "claimed_at": float(raw.get("claimed_at") or 0),
+                "active_at": float(raw.get("active_at") or 0)}
+
+    def chat_id(self, sender):
+        """A random, stable id for the sender's chat, so console addresses and logs never carry the number."""
+        ref = self.key("chatref", sender)
+        chat_id = self.redis.get(ref)
+        if not chat_id:
+            self.redis.set(ref, secrets.token_urlsafe(12), nx=True)
+            chat_id = self.redis.get(ref)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.expire(ref, self.retention_seconds)
+        pipe.set(self.key("chatid", chat_id), sender, ex=self.retention_seconds)
+        pipe.execute()
+        return chat_id
+
+    def sender_of(self, chat_id):
+        """The sender behind a chat id, or None."""
+        return self.redis.get(self.key("chatid", chat_id))
+
+    def waiting(self):
+        """The chats in the queue: urgent first, then the longest wait."""
+        senders = self.redis.zrange(self.key("queue", "waiting"), 0, -1)
+        return [chat for chat in map(self.chat, senders) if chat]
+
+    def claimed(self):
+        """The chats coordinators have taken, least recently active first."""
+        senders = self.redis.zrange(self.key("queue", "claimed"), 0, -1)
+        return [chat for chat in map(self.chat, senders) if chat]
+
+    def claim(self, sender, coordinator, now=None):
+        """Give the waiting chat to `coordinator`; True for exactly one of any number of simultaneous claims."""
+        now = time.time() if now is None else now
+        keys = [self.key("queue", "waiting"), self.key("chat", sender), self.key("queue", "claimed")]
+        return bool(self.redis.eval(_CLAIM, len(keys), *keys, sender, coordinator, now))
+
+    def touch(self, sender, now=None):
+        """Note activity in a claimed chat, which postpones its automatic return to the assistant."""
+        now = time.time() if now is None else now
+        if self._update(sender, active_at=now):
+            self.redis.zadd(self.key("queue", "claimed"), {sender: now}, xx=True)
+
+    def alerted(self, sender, now=None):
+        """Remember when the coordinators were last alerted about this chat."""
+        self._update(sender, alerted_at=time.time() if now is None else now)
+
+    def _update(self, sender, **fields):
+        """Set fields of an existing chat; False when the chat has ended."""
+        pairs = [item for pair in fields.items() for item in pair]
+        return bool(self.redis.eval(_UPDATE, 1, self.key("chat", sender), *pairs))
+
+    def release(self, sender):
+        """End the handoff: the assistant answers again. Returns the chat record, or None if another release won."""
+        keys = [self.key("chat", sender), self.key("queue", "waiting"), self.key("queue", "claimed"), self.key("held", sender)]
+        raw = self.redis.eval(_RELEASE, len(keys), *keys, sender)
+        if not raw:
+            return None
+        fields = dict(zip(raw[::2], raw[1::2]))
+        return {**fields, "sender": sender, "urgent": fields.get("urgent") == "1"}
+
+    def add_note(self, sender, coordinator, text):
+        """A private note about the chat, seen by coordinators only."""
+        key = self.key("notes", sender)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.rpush(key, json.dumps({"at": time.time(), "by": coordinator, "text": text}, ensure_ascii=False))
+        pipe.ltrim(key, -self.transcript_limit, -1)
+        pipe.expire(key, self.retention_seconds)
+        pipe.execute()
+
+    def notes(self, sender):
+        """The private notes about the chat, oldest first."""
+        return [json.loads(item) for item in self.redis.lrange(self.key("notes", sender), 0, -1)]
+
+    def hold(self, sender, entry):
+        """Keep a coordinator's message until the patient writes again (WhatsApp's 24-hour window is closed)."""
+        key = self.key("held", sender)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.rpush(key, json.dumps(entry, ensure_ascii=False))
+        pipe.expire(key, self.retention_seconds)
+        pipe.execute()
+
+    def held(self, sender):
+        """The messages held for the patient, oldest first."""
+        return [json.loads(item) for item in self.redis.lrange(self.key("held", sender), 0, -1)]
+
+    def take_held(self, sender):
+        """Remove and return the held messages, so that each is sent once."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.lrange(self.key("held", sender), 0, -1)
+        pipe.delete(self.key("held", sender))
+        items, _ = pipe.execute()
+        return [json.loads(item) for item in items]
+
+    def last_from_patient(self, sender):
+        """When the patient last wrote (Unix time), from the transcript; None when never."""
+        for item in reversed(self.redis.lrange(self.key("transcript", sender), 0, -1)):
+            entry = json.loads(item)
+            if entry.get("role") == "patient":
+                return entry["at"]
+        return None
+
+    # Delivery of the messages the app sends itself: ref (in the transcript) -> Twilio's status.
+
+    def delivery(self, sender, ref, status, sid=None):
+        """Record the status of an outgoing message; a status never goes back (sent after delivered)."""
+        key = self.key("delivery", sender)
+        current = self.redis.hget(key, ref)
+        if current and DELIVERY_RANK.get(current.split(" ")[0], 0) > DELIVERY_RANK.get(status.split(" ")[0], 0):
+            return
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(key, ref, status)
+        if sid:
+            pipe.hset(key, f"sid:{sid}", ref)
+        pipe.expire(key, self.retention_seconds)
+        pipe.execute()
+
+    def delivery_ref(self, sender, sid):
+        """The transcript ref of a message Twilio knows by `sid`, or None when it is not ours."""
+        return self.redis.hget(self.key("delivery", sender), f"sid:{sid}")
+
+    def deliveries(self, sender):
+        """Every known delivery status of the sender's outgoing messages, by ref."""
+        return {ref: status for ref, status in self.redis.hgetall(self.key("delivery", sender)).items()
+                if not ref.startswith("sid:")}
+
+    def count_outcome(self, outcome):
+        """Count how handed-over chats end, for the clinic's reports."""
+        self.redis.hincrby(f"{self.prefix}outcomes", outcome, 1)
+
+    # Coordinators' accounts and the slowing down of password guessing.
+
+    def add_coordinator(self, name, password_hash):
+        """Create or update a console account."""
+        self.redis.hset(f"{self.prefix}coordinators", name.lower(), json.dumps({"name": name, "password": password_hash}))
+
+    def coordinator(self, name):
+        """The account {name, password} of that login name, or None."""
+        raw = self.redis.hget(f"{self.prefix}coordinators", name.lower())
+        return json.loads(raw) if raw else None
+
+    def failed_login(self, kind, who, window_seconds):
+        """Count one failed login of an account or an address; returns the failures in the window."""
+        key = self.key(f"login-{kind}", who)
+        pipe = self.redis.pipeline(transaction=True)
+        # The window starts at the first failure and is not extended by later ones.
+        pipe.set(key, 0, ex=window_seconds, nx=True)
+        pipe.incr(key)
+        _, count = pipe.execute()
+        return count
+
+    def failed_logins(self, kind, who):
+        """Failed logins of an account or an address in the current window."""
+        return int(self.redis.get(self.key(f"login-{kind}", who)) or 0)
+
+    def secret_key(self):
+        """A random key made once and shared by every process, for signing the console's cookies."""
+        key = f"{self.prefix}secret-key"
+        self.redis.set(key, secrets.token_hex(32), nx=True)
+        return self.redis.get(key)

@@ -1,4 +1,5 @@
-"""POST /whatsapp: check Twilio's signature, read the form, ask the assistant, answer with TwiML."""
+"""Twilio's webhooks: POST /whatsapp (a patient's message, answered with TwiML) and POST /twilio/status
+(delivery reports of the messages the app sent). Both must carry Twilio's signature."""
 
 import logging
 
@@ -16,10 +17,7 @@ bp = Blueprint("webhook", __name__)
 @bp.post("/whatsapp")
 def receive():
     """Twilio's webhook for incoming WhatsApp messages."""
-    settings = current_app.config["SETTINGS"]
-    if not settings.SKIP_SIGNATURE_CHECK and not _signed_by_twilio(settings):
-        log.warning("rejected a request with a missing or wrong Twilio signature")
-        abort(403)
+    _check_signature()
     inbound = read_inbound(request.form)
     assistant = current_app.extensions["assistant"]
     try:
@@ -29,6 +27,23 @@ def receive():
         log.exception("could not answer a message from %s", mask(inbound.sender))
         replies = [assistant.apology()]
     return twiml(replies)
+
+
+@bp.post("/twilio/status")
+def status():
+    """Twilio's status callback: queued, sent, delivered, read or failed, for a message the app sent."""
+    _check_signature()
+    known = current_app.extensions["assistant"].handoff.status_callback(request.form)
+    # A success either way: Twilio can do nothing about a report of a message we do not track.
+    return Response(status=200 if known else 204)
+
+
+def _check_signature():
+    """Stop the request with 403 unless Twilio signed it (or the check is turned off for development)."""
+    settings = current_app.config["SETTINGS"]
+    if not settings.SKIP_SIGNATURE_CHECK and not _signed_by_twilio(settings):
+        log.warning("rejected a request with a missing or wrong Twilio signature")
+        abort(403)
 
 
 def _signed_by_twilio(settings):

@@ -23,6 +23,7 @@ ACCOUNT_SID = "AC" + "1" * 32
 CLINIC_NUMBER = "whatsapp:+14155238886"
 PUBLIC_URL = "https://assistant.example.org"
 PATIENT = "whatsapp:+919812345678"
+ON_DUTY = ("whatsapp:+919000000001", "+919000000002")
 
 
 def free_port():
@@ -104,6 +105,10 @@ def test_config(redis_url, twilio_api):
         "REDIS_URL": redis_url,
         "KEY_PREFIX": f"test:{uuid.uuid4().hex}:",
         "KNOWLEDGE_PATH": str(FIXTURE_KNOWLEDGE),
+        # Tests run the worker's rounds themselves (worker.run_once) so they can wait for nothing.
+        "BACKGROUND_WORKER": False,
+        "OFFICE_HOURS": "",
+        "ON_DUTY_NUMBERS": ",".join(ON_DUTY),
     }
 
 

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 
 import pytest
 
@@ -11,10 +12,10 @@ from bot.config import ROOT
 from tests.conftest import FIXTURE_KNOWLEDGE
 
 
-def run(args, redis_url=None, stdin=None):
+def run(args, redis_url=None, stdin=None, prefix="test:cli:"):
     env = {**os.environ, "KNOWLEDGE_PATH": str(FIXTURE_KNOWLEDGE)}
     if redis_url:
-        env.update(REDIS_URL=redis_url, KEY_PREFIX="test:cli:")
+        env.update(REDIS_URL=redis_url, KEY_PREFIX=prefix)
     return subprocess.run([sys.executable, "-m", "bot", *args], cwd=ROOT, env=env, input=stdin,
                           capture_output=True, text=True, timeout=60)
 
@@ -69,3 +70,32 @@ def test_chat_answers_in_the_terminal(redis_url):
     assert result.returncode == 0, result.stderr
     assert "Welcome to the test clinic." in result.stdout
     assert "bot> Interleukin therapy uses immune messengers." in result.stdout
+
+
+def test_coordinator_add_reads_the_password_from_stdin_and_it_logs_in(redis_url):
+    from bot import create_app
+
+    prefix = f"test:{uuid.uuid4().hex}:"
+    result = run(["coordinator", "add", "Priya  Sharma"], redis_url=redis_url, stdin="a long enough password\n", prefix=prefix)
+    assert result.returncode == 0, result.stderr
+    assert "added coordinator Priya Sharma" in result.stdout
+    app = create_app({"REDIS_URL": redis_url, "KEY_PREFIX": prefix, "KNOWLEDGE_PATH": str(FIXTURE_KNOWLEDGE),
+                      "SKIP_SIGNATURE_CHECK": True, "BACKGROUND_WORKER": False})
+    store = app.extensions["assistant"].store
+    try:
+        assert "a long enough password" not in store.coordinator("priya sharma")["password"]
+        client = app.test_client()
+        page = client.get("/console/login").get_data(as_text=True)
+        csrf = page.split('name="csrf_token" value="')[1].split('"')[0]
+        response = client.post("/console/login", data={"name": "Priya Sharma", "password": "a long enough password", "csrf_token": csrf})
+        assert response.status_code == 302
+        again = run(["coordinator", "add", "Priya Sharma"], redis_url=redis_url, stdin="another long password\n", prefix=prefix)
+        assert "updated coordinator" in again.stdout
+    finally:
+        store.redis.delete(*list(store.redis.scan_iter(f"{prefix}*")) or ["none"])
+
+
+def test_coordinator_add_refuses_a_short_password(redis_url):
+    result = run(["coordinator", "add", "Ravi"], redis_url=redis_url, stdin="short\n", prefix=f"test:{uuid.uuid4().hex}:")
+    assert result.returncode == 2
+    assert "at least 10 characters" in result.stderr

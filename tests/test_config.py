@@ -28,3 +28,13 @@ def test_every_setting_is_in_the_readme_table():
     readme = (ROOT / "README.md").read_text()
     missing = [f.name for f in dataclasses.fields(Settings) if f"| `{f.name}` |" not in readme]
     assert missing == []
+
+
+def test_handoff_settings_are_checked_when_read():
+    with pytest.raises(ConfigError, match="ENVIRONMENT must be production or development"):
+        Settings.from_env({"ENVIRONMENT": "staging"})
+    with pytest.raises(ConfigError, match="WINDOW_TEMPLATE_VARIABLES must be a JSON object"):
+        Settings.from_env({"WINDOW_TEMPLATE_VARIABLES": "[1, 2]"})
+    settings = Settings.from_env({"ON_DUTY_NUMBERS": " whatsapp:+911, +912 ,", "WINDOW_TEMPLATE_VARIABLES": '{"1": 5}'})
+    assert settings.on_duty == ["whatsapp:+911", "+912"]
+    assert settings.template_variables == {"1": "5"}

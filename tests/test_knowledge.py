@@ -115,3 +115,22 @@ def bump(path):
     """Make sure the modification time moves even on coarse file systems."""
     stamp = time.time() + 5
     os.utime(path, (stamp, stamp))
+
+
+def test_the_handoff_messages_carry_their_placeholders(real):
+    assert "{coordinator}" in real.message("handoff_claimed")
+    assert "{opens}" in real.message("handoff_after_hours")
+    assert all("{console}" in real.message(name) and "{number}" in real.message(name)
+               for name in ("alert_new", "alert_urgent", "alert_again"))
+    assert "CANCEL" in real.intents["human_handoff"].reply and "CANCEL" in real.message("handoff_waiting")
+    assert real.said("YES", "accept") and real.said("back to bot", "cancel_wait")
+    assert real.coordinator_replies and all(len(text) < 1000 for _, text in real.coordinator_replies)
+
+
+def test_keywords_and_canned_replies_are_checked(tmp_path):
+    text = fixture_text().replace('  accept: ["yes", haan]\n', "  acept: [yes]\n", 1)
+    message = broken(tmp_path, text)
+    assert "keywords.acept: unknown field 'acept'; did you mean 'accept'?" in message
+    assert "keywords.accept: needs at least one example phrase" in message
+    text = fixture_text().replace("- title: Call back\n  text: We will call you back today.\n", "- text: no title\n", 1)
+    assert "coordinator_replies.1: needs a title" in broken(tmp_path, text)

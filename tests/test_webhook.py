@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -137,3 +138,127 @@ def test_an_internal_failure_gets_an_apology_not_a_500(app, whatsapp, store):
     response = whatsapp.post(whatsapp.form("hello"))
     assert response.status_code == 200
     assert replies_of(response) == ["Sorry, I cannot answer right now. In an emergency call 112 (emergency) or 108 (ambulance)."]
+
+
+def test_the_handoff_end_to_end_through_the_webhook(app, whatsapp, store, twilio_api):
+    """Ask for a person, wait in silence, meet the coordinator, go back to the assistant."""
+    handoff, worker = app.extensions["assistant"].handoff, app.extensions["worker"]
+    assert whatsapp.send("agent") == ["A coordinator will take over. Reply CANCEL to go back."]
+    # The alerts wait in the job list: the answer above did not wait for Twilio.
+    assert twilio_api.messages == [] and handoff.jobs.pending() == 2
+    assert whatsapp.send("are you there?") == []
+    handoff.claim(PATIENT, "Priya")
+    assert whatsapp.send("hello?") == []
+    handoff.hand_back(PATIENT, "Priya")
+    worker.run_once()
+    assert [m["Body"] for m in twilio_api.messages if m["To"] == PATIENT] == [
+        "You are chatting with Priya.", "You are back with the assistant."]
+    assert whatsapp.send("how much does it cost") == ["Costs vary. Ask the care team for an estimate."]
+    roles = [(e["role"], e.get("event")) for e in store.transcript(PATIENT)]
+    assert roles == [("event", "waiting"), ("patient", None), ("assistant", None), ("patient", None),
+                     ("event", "claimed"), ("assistant", None), ("patient", None), ("event", "returned"),
+                     ("assistant", None), ("patient", None), ("assistant", None)]
+
+
+def test_cancel_and_the_offer_through_the_webhook(whatsapp, store):
+    whatsapp.send("agent")
+    assert whatsapp.send("CANCEL") == ["No coordinator will take over. You are back with the assistant."]
+    whatsapp.send("who won the cricket match yesterday")
+    assert whatsapp.send("what is the capital of peru") == ["Shall I ask a coordinator? Reply YES."]
+    assert whatsapp.send("haan") == ["A coordinator will reply soon. Reply CANCEL to go back."]
+    assert store.waiting()[0]["reason"] == "offer"
+
+
+def test_an_emergency_through_the_webhook_in_every_state(app, whatsapp, store):
+    handoff = app.extensions["assistant"].handoff
+    emergency = ["Call 112 (emergency) or 108 (ambulance) now."]
+    assert whatsapp.send("chest pain now") == emergency  # with the assistant
+    assert store.waiting()[0]["urgent"]
+    assert whatsapp.send("i cannot breathe") == emergency  # waiting
+    handoff.claim(PATIENT, "Priya")
+    assert whatsapp.send("chest pain now") == emergency  # with a coordinator
+    assert store.chat(PATIENT)["urgent"]
+
+
+def sign_status(whatsapp, form):
+    return whatsapp.post(form, path="/twilio/status")
+
+
+def test_delivery_reports_update_the_status_of_a_coordinators_reply(app, whatsapp, store, twilio_api):
+    handoff, worker = app.extensions["assistant"].handoff, app.extensions["worker"]
+    whatsapp.send("agent")
+    handoff.claim(PATIENT, "Priya")
+    handoff.reply(PATIENT, "Priya", "Hello Asha")
+    worker.run_once()
+    sid = [m["sid"] for m in twilio_api.messages if m.get("Body") == "Hello Asha"][0]
+    ref = [e for e in store.transcript(PATIENT) if e["role"] == "coordinator"][0]["ref"]
+    report = {"MessageSid": sid, "MessageStatus": "delivered", "To": PATIENT, "From": "whatsapp:+14155238886",
+              "AccountSid": "AC" + "1" * 32, "ApiVersion": "2010-04-01"}
+    assert sign_status(whatsapp, report).status_code == 200
+    assert store.deliveries(PATIENT)[ref] == "delivered"
+    # A late "sent" does not hide "delivered"; "read" does move it on.
+    sign_status(whatsapp, {**report, "MessageStatus": "sent"})
+    assert store.deliveries(PATIENT)[ref] == "delivered"
+    sign_status(whatsapp, {**report, "MessageStatus": "read"})
+    assert store.deliveries(PATIENT)[ref] == "read"
+
+
+def test_a_forged_or_unknown_delivery_report_changes_nothing(app, whatsapp, store, twilio_api):
+    handoff, worker = app.extensions["assistant"].handoff, app.extensions["worker"]
+    whatsapp.send("agent")
+    handoff.claim(PATIENT, "Priya")
+    handoff.reply(PATIENT, "Priya", "Hello Asha")
+    worker.run_once()
+    sid = [m["sid"] for m in twilio_api.messages if m.get("Body") == "Hello Asha"][0]
+    before = store.deliveries(PATIENT)
+    report = {"MessageSid": sid, "MessageStatus": "failed", "ErrorCode": "30008", "To": PATIENT}
+    assert whatsapp.post(report, signature="", path="/twilio/status").status_code == 403
+    forged = WhatsApp(app.test_client(), token="someone-elses-token")
+    assert forged.post(report, path="/twilio/status").status_code == 403
+    assert store.deliveries(PATIENT) == before
+    assert sign_status(whatsapp, {**report, "MessageSid": "SM" + "0" * 32}).status_code == 204
+    assert store.deliveries(PATIENT) == before
+    assert sign_status(whatsapp, report).status_code == 200
+    assert "failed 30008" in store.deliveries(PATIENT).values()
+
+
+def test_a_late_63016_report_holds_the_reply_for_the_patients_next_message(test_config, twilio_api):
+    app = create_app({**test_config, "WINDOW_TEMPLATE_SID": "HX" + "c" * 32})
+    whatsapp, store = WhatsApp(app.test_client()), app.extensions["assistant"].store
+    handoff, worker = app.extensions["assistant"].handoff, app.extensions["worker"]
+    whatsapp.send("agent")
+    handoff.claim(PATIENT, "Priya")
+    handoff.reply(PATIENT, "Priya", "Hello Asha")
+    worker.run_once()
+    sid = [m["sid"] for m in twilio_api.messages if m.get("Body") == "Hello Asha"][0]
+    report = {"MessageSid": sid, "MessageStatus": "undelivered", "ErrorCode": "63016", "To": PATIENT}
+    assert sign_status(whatsapp, report).status_code == 200
+    assert [e["text"] for e in store.held(PATIENT)] == ["Hello Asha"]
+    ref = [e for e in store.transcript(PATIENT) if e["role"] == "coordinator"][0]["ref"]
+    assert store.deliveries(PATIENT)[ref] == "held"
+    worker.run_once()
+    assert twilio_api.messages[-1]["ContentSid"] == "HX" + "c" * 32
+    assert whatsapp.send("I am here") == []
+    worker.run_once()
+    assert twilio_api.messages[-1]["Body"] == "Hello Asha"
+
+
+def test_after_an_automatic_return_or_a_close_the_assistant_answers_through_the_webhook(app, whatsapp, store):
+    handoff = app.extensions["assistant"].handoff
+    whatsapp.send("agent")
+    handoff.claim(PATIENT, "Priya")
+    assert whatsapp.send("what are the side effects") == []
+    handoff.sweep(time.time() + handoff.settings.HANDBACK_AFTER_MINUTES * 60 + 1)
+    assert whatsapp.send("what are the side effects") == ["Fever and chills are common. Ask your care team."]
+    whatsapp.send("agent")
+    handoff.claim(PATIENT, "Priya")
+    handoff.hand_back(PATIENT, "Priya", outcome="answered", event="closed")
+    assert whatsapp.send("how much does it cost") == ["Costs vary. Ask the care team for an estimate."]
+
+
+def test_outside_office_hours_the_webhook_says_when_to_expect_an_answer(test_config):
+    from tests.test_handoff import closed_hours
+
+    app = create_app({**test_config, "OFFICE_HOURS": closed_hours()})
+    [reply] = WhatsApp(app.test_client()).send("agent")
+    assert reply.startswith("Coordinators reply from ") and reply.endswith(" IST. Reply CANCEL to go back.")

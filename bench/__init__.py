@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): throughput and latency, with a baseline in the same run."""

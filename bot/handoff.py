@@ -1,0 +1,195 @@
+"""Handing a chat from the assistant to a care coordinator and back, telling the patient at each change."""
+
+import logging
+import time
+import uuid
+
+from bot.knowledge import fill
+from bot.logs import mask
+
+log = logging.getLogger(__name__)
+
+# WhatsApp lets a business send free text only within 24 hours of the patient's last message.
+WINDOW_SECONDS = 24 * 3600
+OUTCOMES = ("answered", "call_booked", "referred_to_care_team", "no_reply", "other")
+
+
+class Handoff:
+    """The handoff queue's moves: escalate, claim, reply, hold, hand back, sweep; and what each one says."""
+
+    def __init__(self, store, jobs, knowledge_file, settings):
+        self.store, self.jobs, self.knowledge_file, self.settings = store, jobs, knowledge_file, settings
+        self.hours = settings.office_hours
+
+    def say(self, name, knowledge=None, **values):
+        """A message from responses.yaml with its placeholders filled in."""
+        knowledge = knowledge or self.knowledge_file.current()
+        return fill(knowledge.message(name), emergency_numbers=self.settings.EMERGENCY_NUMBERS, **values)
+
+    # The patient's side.
+
+    def escalate(self, inbound, reason, urgent=False, now=None):
+        """Queue the chat for a coordinator (urgent ones on top) and alert the on-duty numbers; returns the chat."""
+        now = time.time() if now is None else now
+        chat, change = self.store.escalate(inbound.sender, reason, urgent, inbound.profile_name, now)
+        if change == "new":
+            self.store.append(inbound.sender, "event", "", event="waiting", reason=reason)
+        # Outside office hours only urgent chats wake anyone; the others alert when the office opens.
+        if change and (urgent or self.hours.is_open(now)):
+            self.alert(chat, "alert_urgent" if urgent else "alert_new", now)
+        log.info("chat %s escalated (%s%s)", chat["id"], reason, ", urgent" if urgent else "")
+        return chat
+
+    def waiting_message(self, knowledge, reply=None, now=None):
+        """What a patient joining the queue is told: `reply` (or handoff_waiting) in office hours, the next opening outside."""
+        now = time.time() if now is None else now
+        if self.hours.is_open(now):
+            return reply or self.say("handoff_waiting", knowledge)
+        return self.say("handoff_after_hours", knowledge, opens=self.hours.opening_text(now))
+
+    def patient_wrote(self, inbound, chat, knowledge, now=None):
+        """A message while a coordinator is awaited or writing: the replies (usually none: the assistant is silent)."""
+        body = inbound.body.strip()
+        if chat["status"] == "waiting" and knowledge.said(body, "cancel_wait"):
+            if self.store.release(inbound.sender):
+                self.store.append(inbound.sender, "event", "", event="cancelled")
+            return [self.say("handoff_cancelled", knowledge)]
+        if chat["status"] == "claimed":
+            self.store.touch(inbound.sender, now)
+            # The patient's message reopens WhatsApp's window: what the coordinator wrote meanwhile goes out now.
+            for entry in self.store.take_held(inbound.sender):
+                self._queue_for_patient(inbound.sender, entry["text"], entry["ref"], by=entry.get("by", ""))
+        return []
+
+    # The coordinators' side.
+
+    def claim(self, sender, coordinator):
+        """Give the waiting chat to `coordinator` and tell the patient their first name; False when someone else won."""
+        if not self.store.claim(sender, coordinator):
+            return False
+        self.store.append(sender, "event", "", event="claimed", by=coordinator)
+        # Past WhatsApp's window the notice could not arrive; the coordinator's first reply sends the template.
+        if self.window_open(sender):
+            self.tell(sender, "handoff_claimed", coordinator=first_name(coordinator))
+        return True
+
+    def reply(self, sender, coordinator, text, now=None):
+        """Send a coordinator's text, or hold it when the 24-hour window is closed; returns "queued" or "held"."""
+        now = time.time() if now is None else now
+        ref = uuid.uuid4().hex
+        self.store.append(sender, "coordinator", text, by=coordinator, ref=ref)
+        self.store.touch(sender, now)
+        if not self.window_open(sender, now):
+            self.hold(sender, ref, text, coordinator)
+            return "held"
+        self._queue_for_patient(sender, text, ref, by=coordinator)
+        return "queued"
+
+    def window_open(self, sender, now=None):
+        """True when the patient wrote within the last 24 hours, so free text may be sent."""
+        last = self.store.last_from_patient(sender)
+        return last is not None and (time.time() if now is None else now) - last < WINDOW_SECONDS
+
+    def hold(self, sender, ref, text, coordinator):
+        """Keep the text until the patient writes; the first held text sends the approved template inviting them to."""
+        first = not self.store.held(sender)
+        self.store.hold(sender, {"ref": ref, "text": text, "by": coordinator})
+        self.store.delivery(sender, ref, "held")
+        if not first:
+            return
+        if not self.settings.WINDOW_TEMPLATE_SID:
+            log.warning("chat %s: the 24-hour window is closed and WINDOW_TEMPLATE_SID is not set", self.store.chat_id(sender))
+            return
+        chat = self.store.chat(sender) or {}
+        variables = {key: fill(value, coordinator=first_name(coordinator), patient=chat.get("profile", ""))
+                     for key, value in self.settings.template_variables.items()}
+        template_ref = uuid.uuid4().hex
+        self.store.append(sender, "template", "", ref=template_ref, content_sid=self.settings.WINDOW_TEMPLATE_SID)
+        self.store.delivery(sender, template_ref, "queued")
+        self.jobs.add({"kind": "template", "to": sender, "content_sid": self.settings.WINDOW_TEMPLATE_SID,
+                       "variables": variables, "chat": sender, "ref": template_ref})
+
+    def add_note(self, sender, coordinator, text):
+        """A private note for the coordinators."""
+        self.store.add_note(sender, coordinator, text)
+
+    def hand_back(self, sender, coordinator="", outcome=None, event="returned"):
+        """Return the chat to the assistant and tell the patient; False when it had already ended."""
+        chat = self.store.release(sender)
+        if not chat:
+            return False
+        if outcome:
+            self.store.count_outcome(outcome)
+        self.store.append(sender, "event", "", event=event, by=coordinator, outcome=outcome or "")
+        # Outside WhatsApp's window the notice could not be delivered; the next message finds the assistant anyway.
+        if self.window_open(sender):
+            self.tell(sender, "handoff_returned")
+        log.info("chat %s back with the assistant (%s)", chat.get("id"), event)
+        return True
+
+    def tell(self, sender, message, **values):
+        """Send the patient a message from responses.yaml outside the webhook's answer, and put it in the transcript."""
+        text = self.say(message, **values)
+        ref = uuid.uuid4().hex
+        self.store.append(sender, "assistant", text, ref=ref)
+        self._queue_for_patient(sender, text, ref)
+
+    def _queue_for_patient(self, sender, text, ref, by=None):
+        job = {"kind": "reply" if by is not None else "notice", "to": sender, "body": text, "chat": sender, "ref": ref}
+        if by is not None:
+            job.update(hold=True, by=by)
+        self.store.delivery(sender, ref, "queued")
+        self.jobs.add(job)
+
+    def delivery(self, job, status, sid=None):
+        """Record what became of a job's message (called by the worker)."""
+        if job.get("chat") and job.get("ref"):
+            self.store.delivery(job["chat"], job["ref"], status, sid)
+
+    def status_callback(self, form):
+        """Twilio's delivery report for a message we sent; False when the message is not one of ours."""
+        sender, sid, status = form.get("To", ""), form.get("MessageSid", ""), form.get("MessageStatus", "")
+        ref = self.store.delivery_ref(sender, sid) if sender and sid else None
+        if not ref or not status:
+            return False
+        code = form.get("ErrorCode", "")
+        if code == "63016" and self.store.chat(sender):
+            # Accepted, then refused because the window had closed: hold it like any late reply.
+            entry = next((e for e in self.store.transcript(sender) if e.get("ref") == ref and e["role"] == "coordinator"), None)
+            if entry:
+                self.hold(sender, ref, entry["text"], entry.get("by", ""))
+                return True
+        self.store.delivery(sender, ref, f"{status} {code}".strip() if status in ("failed", "undelivered") else status)
+        return True
+
+    # Alerts and the periodic sweep.
+
+    def alert(self, chat, message, now=None):
+        """Alert every on-duty number about the chat (through the job list, so nothing waits for Twilio)."""
+        now = time.time() if now is None else now
+        numbers = self.settings.on_duty
+        if not numbers:
+            log.warning("chat %s waits for a coordinator but ON_DUTY_NUMBERS is empty: nobody was alerted", chat["id"])
+        text = self.say(message, number=mask(chat["sender"]), waited=int((now - chat["since"]) // 60),
+                        console=self.settings.PUBLIC_BASE_URL.rstrip("/") + "/console/")
+        for number in numbers:
+            self.jobs.add({"kind": "alert", "to": number, "body": text})
+        self.store.alerted(chat["sender"], now)
+
+    def sweep(self, now=None):
+        """Alert again about chats left unclaimed too long; return idle chats to the assistant."""
+        now = time.time() if now is None else now
+        again = self.settings.ALERT_AGAIN_MINUTES * 60
+        for chat in self.store.waiting():
+            last = max(chat["alerted_at"], chat["since"])
+            if now - last >= again and (chat["urgent"] or self.hours.is_open(now)):
+                self.alert(chat, "alert_again", now)
+        idle = self.settings.HANDBACK_AFTER_MINUTES * 60
+        for chat in self.store.claimed():
+            if now - chat["active_at"] >= idle:
+                self.hand_back(chat["sender"], chat.get("coordinator", ""), event="inactive")
+
+
+def first_name(name):
+    """What the patient calls the coordinator: the first word of the account's name."""
+    return (name or "").split(" ")[0]

@@ -1,0 +1,169 @@
+"""The console in a real browser: Debian's Chromium driven by Playwright, against the app served over HTTP.
+
+The app runs with its background worker, so replies and notices reach the local Twilio stand-in by
+themselves, as in production. Refresh docs/console.png with UPDATE_SCREENSHOTS=1.
+"""
+
+import os
+import shutil
+import threading
+import time
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+from werkzeug.serving import make_server
+
+from bot import create_app
+from bot.config import ROOT
+from bot.console import hash_password
+from tests.conftest import CLINIC_NUMBER, PATIENT, WhatsApp
+
+PASSWORD = "correct horse battery"
+ATTACK = "<img src=x onerror=alert(1)>"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture
+def served(test_config):
+    """The app on a real HTTP server in a thread, with its background worker running."""
+    app = create_app({**test_config, "BACKGROUND_WORKER": True, "ENVIRONMENT": "development"})
+    app.extensions["assistant"].store.add_coordinator("Priya Sharma", hash_password(PASSWORD))
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield app, f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    app.extensions["worker"].stop()
+    store = app.extensions["assistant"].store
+    store.redis.delete(*list(store.redis.scan_iter(f"{store.prefix}*")) or ["none"])
+
+
+@pytest.fixture
+def browser():
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium is needed: apt-get install chromium (.ci/run does it)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def wait_for(condition, what, seconds=20):
+    """Wait until `condition()` is true; fail naming `what` otherwise."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+def screenshot(page, name, tmp_path):
+    """Save a screenshot for the README when asked to, otherwise beside the test's files."""
+    folder = ROOT / "docs" if os.environ.get("UPDATE_SCREENSHOTS") == "1" or not (ROOT / "docs" / name).exists() else tmp_path
+    folder.mkdir(exist_ok=True)
+    page.screenshot(path=str(folder / name))
+    assert (folder / name).read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_coordinator_takes_a_chat_replies_and_hands_it_back(served, browser, twilio_api, tmp_path):
+    app, base = served
+    patient = WhatsApp(app.test_client())
+    page = browser.new_page(viewport={"width": 1280, "height": 860})
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+
+    page.goto(f"{base}/console/")
+    page.fill("input[name=name]", "Priya Sharma")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button:has-text('Log in')")
+    expect(page.locator("h1")).to_contain_text("Waiting for a coordinator")
+    expect(page.locator("#waiting-empty")).to_be_visible()
+
+    # New escalations appear without a reload: the marker set on this page load survives.
+    page.evaluate("window.loadedOnce = true")
+    other = WhatsApp(app.test_client(), sender="whatsapp:+919811122233")
+    other.send("talk to a person", ProfileName=ATTACK)
+    patient.send(ATTACK)
+    patient.send("agent")
+    WhatsApp(app.test_client(), sender="whatsapp:+919800055566").send("chest pain now", ProfileName="Meera")
+    rows = page.locator("#waiting tr")
+    expect(rows).to_have_count(3)
+    assert page.evaluate("window.loadedOnce") is True
+    expect(rows.nth(0)).to_contain_text("URGENT")
+    expect(rows.nth(0)).to_contain_text("Meera")
+    expect(rows.nth(1)).to_contain_text(ATTACK)  # a hostile profile name is shown as text
+    expect(rows.nth(2)).to_contain_text("Asha")
+    expect(rows.nth(2)).to_contain_text("whatsapp:+*********678")
+    assert page.locator("#waiting img").count() == 0
+    screenshot(page, "console-queue.png", tmp_path)
+
+    rows.nth(2).locator("button:has-text('Claim')").click()
+    expect(page.locator("#state")).to_have_text("With Priya Sharma")
+    patient_lines = page.locator("#transcript li.patient .text")
+    expect(patient_lines.first).to_have_text(ATTACK)
+    assert page.locator("#transcript img").count() == 0
+    expect(page.locator("#transcript")).to_contain_text("human_handoff")  # the matched intent
+
+    # A new patient message appears in the open conversation.
+    patient.send("My father has fever since yesterday, can someone call?")
+    expect(page.locator("#transcript")).to_contain_text("My father has fever since yesterday")
+
+    page.click("button.canned-reply:has-text('Call back')")
+    expect(page.locator("#reply-text")).to_have_value("We will call you back today.")
+    page.fill("#reply-text", "Namaste, I am Priya. I will ask the care team to call you within the hour.")
+    page.click("form.reply button[type=submit]")
+    sent = wait_for(lambda: [m for m in twilio_api.messages if m.get("Body", "").startswith("Namaste, I am Priya")],
+                    "the reply at Twilio")
+    assert (sent[0]["To"], sent[0]["From"]) == (PATIENT, CLINIC_NUMBER)
+    # Twilio reports delivery; the page shows it without a reload.
+    report = {"MessageSid": sent[0]["sid"], "MessageStatus": "delivered", "To": PATIENT}
+    assert patient.post(report, path="/twilio/status").status_code == 200
+    expect(page.locator("#transcript li.coordinator .status")).to_have_text("delivered")
+    page.fill("#note-text", "Son is the main contact; prefers Hindi.")
+    page.click("button:has-text('Save note')")
+    expect(page.locator("ul.notes")).to_contain_text("prefers Hindi")
+    screenshot(page, "console.png", tmp_path)
+
+    page.click("button:has-text('Hand back to the assistant')")
+    expect(page.locator(".flash.info")).to_contain_text("back with the assistant")
+    wait_for(lambda: any(m.get("To") == PATIENT and m.get("Body") == "You are back with the assistant."
+                         for m in twilio_api.messages), "the patient's notice")
+    assert patient.send("how much does it cost") == ["Costs vary. Ask the care team for an estimate."]
+    assert dialogs == [] and errors == []
+
+
+STRICT_CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; object-src 'none'"
+
+
+def with_strict_csp(wsgi_app):
+    """Serve every response with a Content-Security-Policy that allows no inline script or style."""
+    def app(environ, start_response):
+        def start(status, headers, exc_info=None):
+            return start_response(status, headers + [("Content-Security-Policy", STRICT_CSP)], exc_info)
+        return wsgi_app(environ, start)
+    return app
+
+
+def test_the_console_works_under_a_strict_content_security_policy(served, browser):
+    """Scripts and styles come from static files only, so the app's CSP needs no 'unsafe-inline'."""
+    app, base = served
+    app.wsgi_app = with_strict_csp(app.wsgi_app)
+    page = browser.new_page()
+    violations = []
+    page.on("console", lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None)
+    page.goto(f"{base}/console/login")
+    page.fill("input[name=name]", "Priya Sharma")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button:has-text('Log in')")
+    assert page.goto(f"{base}/console/").headers["content-security-policy"] == STRICT_CSP
+    WhatsApp(app.test_client()).send("agent")
+    expect(page.locator("#waiting tr")).to_have_count(1)  # the polling script runs under the policy
+    assert page.evaluate("getComputedStyle(document.querySelector('header.top')).backgroundColor") == "rgb(11, 85, 99)"
+    page.locator("#waiting a").first.click()
+    expect(page.locator("#state")).to_have_text("Waiting for a coordinator")
+    assert violations == []

@@ -1,0 +1,276 @@
+"""The coordinators' console over HTTP (Flask's test client): login, CSRF, the queue, a chat, its forms."""
+
+import re
+import threading
+
+import pytest
+
+from bot import create_app
+from bot.assistant import Inbound
+from bot.console import hash_password
+from tests.conftest import CLINIC_NUMBER
+
+PASSWORD = "correct horse battery"
+SENDER = "whatsapp:+919800000001"
+OTHER = "whatsapp:+919800000002"
+
+
+@pytest.fixture
+def accounts(store):
+    for name in ("Priya Sharma", "Ravi Kumar"):
+        store.add_coordinator(name, hash_password(PASSWORD))
+
+
+def token(client, path="/console/login"):
+    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).get_data(as_text=True))[1]
+
+
+def log_in(app, name="Priya Sharma", password=PASSWORD, address="127.0.0.1"):
+    client = app.test_client()
+    response = client.post("/console/login", data={"name": name, "password": password, "csrf_token": token(client)},
+                           environ_base={"REMOTE_ADDR": address})
+    return client, response
+
+
+def post(client, path, **data):
+    """Submit a console form as the browser would: with the page's CSRF token."""
+    return client.post(path, data={"csrf_token": token(client, "/console/"), **data})
+
+
+def escalate(app, text="agent", sender=SENDER, profile="Asha"):
+    app.extensions["assistant"].respond(Inbound(sender=sender, body=text, profile_name=profile))
+    return app.extensions["assistant"].store.chat(sender)
+
+
+def test_every_page_needs_a_login(app, accounts):
+    client = app.test_client()
+    assert client.get("/console/").headers["Location"].endswith("/console/login")
+    assert client.get("/console/queue.json").status_code == 401
+    chat = escalate(app)
+    assert client.get(f"/console/chats/{chat['id']}").status_code == 302
+
+
+def test_a_coordinator_logs_in_and_out(app, accounts):
+    client, response = log_in(app, name="priya sharma")  # the name is not case-sensitive
+    assert response.status_code == 302 and response.headers["Location"].endswith("/console/")
+    assert "Logged in as <strong>Priya Sharma</strong>" in client.get("/console/").get_data(as_text=True)
+    post(client, "/console/logout")
+    assert client.get("/console/").status_code == 302
+
+
+def test_passwords_are_stored_hashed(store, accounts):
+    stored = store.coordinator("Priya Sharma")["password"]
+    assert PASSWORD not in stored and stored.startswith(("scrypt:", "pbkdf2:"))
+
+
+@pytest.mark.parametrize("name, password", [("Priya Sharma", "wrong password"), ("Nobody", PASSWORD), ("", "")])
+def test_a_wrong_name_or_password_is_refused(app, accounts, name, password):
+    client, response = log_in(app, name=name, password=password)
+    assert response.status_code == 401
+    assert "Wrong name or password." in response.get_data(as_text=True)
+    assert client.get("/console/").status_code == 302
+
+
+def test_repeated_failures_lock_the_account_even_from_other_addresses(app, accounts):
+    limit = app.config["SETTINGS"].LOGIN_MAX_FAILURES
+    for n in range(limit):
+        assert log_in(app, password="guess", address=f"10.0.0.{n}")[1].status_code == 401
+    client, response = log_in(app, address="10.0.1.1")  # the right password, too late
+    assert response.status_code == 429
+    assert "Too many failed logins" in response.get_data(as_text=True)
+    assert client.get("/console/").status_code == 302
+    assert log_in(app, name="Ravi Kumar", address="10.0.1.1")[1].status_code == 302  # other accounts still work
+
+
+def test_repeated_failures_lock_the_address_across_accounts(app, accounts):
+    limit = app.config["SETTINGS"].LOGIN_MAX_FAILURES
+    for n in range(limit):
+        log_in(app, name=f"guess{n}", password="guess", address="10.9.9.9")
+    assert log_in(app, name="Ravi Kumar", address="10.9.9.9")[1].status_code == 429
+    assert log_in(app, name="Ravi Kumar", address="10.9.9.10")[1].status_code == 302
+
+
+def test_the_session_cookie_is_httponly_samesite_and_secure_outside_development(test_config, accounts, store):
+    for environment, secure in (("production", True), ("development", False)):
+        app = create_app({**test_config, "ENVIRONMENT": environment})
+        _, response = log_in(app)
+        cookie = response.headers["Set-Cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+        assert ("Secure" in cookie) is secure
+
+
+def test_a_form_without_a_valid_csrf_token_changes_nothing(app, accounts, store):
+    client, _ = log_in(app)
+    chat = escalate(app)
+    response = client.post(f"/console/chats/{chat['id']}/claim")
+    assert response.status_code == 400
+    assert "Nothing was changed" in response.get_data(as_text=True)
+    response = client.post(f"/console/chats/{chat['id']}/claim", data={"csrf_token": "forged"})
+    assert response.status_code == 400
+    assert store.chat(SENDER)["status"] == "waiting"
+    # The login form is protected too.
+    assert app.test_client().post("/console/login", data={"name": "Priya Sharma", "password": PASSWORD}).status_code == 400
+
+
+def test_the_queue_lists_urgent_first_with_reason_name_masked_number_and_wait(app, accounts):
+    client, _ = log_in(app)
+    escalate(app, sender=OTHER, profile="Meera")
+    escalate(app, "i cannot breathe", profile="<b>Asha</b>")
+    data = client.get("/console/queue.json").get_json()
+    first, second = data["waiting"]
+    assert (first["profile"], first["urgent"], first["reason"], first["number"], first["waited"]) == (
+        "<b>Asha</b>", True, "possible emergency", "whatsapp:+*********001", "0 min")
+    assert (second["profile"], second["urgent"], second["reason"]) == ("Meera", False, "asked for a person")
+    page = client.get("/console/").get_data(as_text=True)
+    assert "&lt;b&gt;Asha&lt;/b&gt;" in page and "<b>Asha</b>" not in page
+    assert "9800000001" not in page and "9800000001" not in str(data)
+    assert page.index("URGENT") < page.index("Meera")
+
+
+def test_claiming_opens_the_chat_and_a_second_claim_is_told_who_won(app, accounts, store):
+    priya, _ = log_in(app)
+    ravi, _ = log_in(app, name="Ravi Kumar")
+    chat = escalate(app)
+    response = post(priya, f"/console/chats/{chat['id']}/claim")
+    assert response.headers["Location"].endswith(f"/console/chats/{chat['id']}")
+    response = post(ravi, f"/console/chats/{chat['id']}/claim")
+    assert response.headers["Location"].endswith("/console/")
+    assert "Priya Sharma took this chat first." in ravi.get("/console/").get_data(as_text=True)
+    assert store.chat(SENDER)["coordinator"] == "Priya Sharma"
+    claimed = ravi.get("/console/queue.json").get_json()["claimed"]
+    assert [(c["coordinator"], c["mine"]) for c in claimed] == [("Priya Sharma", False)]
+
+
+def test_simultaneous_claims_through_the_console_have_one_winner(app, accounts, store):
+    chat = escalate(app)
+    clients = [log_in(app)[0], log_in(app, name="Ravi Kumar")[0]] * 4
+    tokens = [token(client, "/console/") for client in clients]
+    start = threading.Barrier(len(clients))
+    results = []
+
+    def press(client, csrf):
+        start.wait()
+        results.append(client.post(f"/console/chats/{chat['id']}/claim", data={"csrf_token": csrf}).headers["Location"])
+
+    threads = [threading.Thread(target=press, args=pair) for pair in zip(clients, tokens)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert sum(location.endswith(f"/chats/{chat['id']}") for location in results) == 1
+    assert len(results) == len(clients)
+
+
+def test_the_conversation_page_shows_everything_escaped(app, accounts, store):
+    client, _ = log_in(app)
+    escalate(app, "how much does it cost")
+    escalate(app)
+    app.extensions["assistant"].respond(Inbound(sender=SENDER, body="<script>alert(1)</script> & more"))
+    chat = store.chat(SENDER)
+    post(client, f"/console/chats/{chat['id']}/claim")
+    post(client, f"/console/chats/{chat['id']}/note", text="Prefers <i>Hindi</i>")
+    page = client.get(f"/console/chats/{chat['id']}").get_data(as_text=True)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in page and "<script>alert" not in page
+    assert "Prefers &lt;i&gt;Hindi&lt;/i&gt;" in page
+    assert "costs" in page and "human_handoff" in page  # the intents the assistant matched
+    assert "Costs vary. Ask the care team for an estimate." in page
+    assert SENDER in page  # the coordinator who holds the chat sees the number, to call back
+    assert "We will call you back today." in page  # canned replies from the knowledge file
+    data = client.get(f"/console/chats/{chat['id']}.json").get_json()
+    assert [e["role"] for e in data["entries"]] == [
+        "patient", "assistant", "event", "patient", "assistant", "patient", "event", "assistant"]
+    assert data["entries"][5]["text"] == "<script>alert(1)</script> & more"  # raw in JSON; the page sets textContent
+    assert data["state"] == "With Priya Sharma"
+
+
+def test_notes_stay_private(app, accounts, twilio_api):
+    client, _ = log_in(app)
+    chat = escalate(app)
+    post(client, f"/console/chats/{chat['id']}/claim")
+    post(client, f"/console/chats/{chat['id']}/note", text="Daughter is the main contact")
+    app.extensions["worker"].run_once()
+    assert not any("Daughter" in (m.get("Body") or "") for m in twilio_api.messages)
+    ravi, _ = log_in(app, name="Ravi Kumar")
+    assert "Daughter is the main contact" in ravi.get(f"/console/chats/{chat['id']}").get_data(as_text=True)
+
+
+def test_a_reply_from_the_console_reaches_twilio(app, accounts, twilio_api):
+    client, _ = log_in(app)
+    chat = escalate(app)
+    post(client, f"/console/chats/{chat['id']}/claim")
+    post(client, f"/console/chats/{chat['id']}/reply", text="  Namaste, Priya here.  ")
+    app.extensions["worker"].run_once()
+    [message] = [m for m in twilio_api.messages if m.get("Body") == "Namaste, Priya here."]
+    assert (message["To"], message["From"]) == (SENDER, CLINIC_NUMBER)
+    page = client.get(f"/console/chats/{chat['id']}").get_data(as_text=True)
+    assert '<span class="status">queued</span>' in page
+
+
+def test_replies_need_the_chat_to_be_yours_and_sensible(app, accounts, twilio_api, store):
+    priya, _ = log_in(app)
+    ravi, _ = log_in(app, name="Ravi Kumar")
+    chat = escalate(app)
+    post(priya, f"/console/chats/{chat['id']}/reply", text="too early")
+    assert "Claim this chat before writing" in priya.get("/console/").get_data(as_text=True)
+    post(priya, f"/console/chats/{chat['id']}/claim")
+    post(ravi, f"/console/chats/{chat['id']}/reply", text="not mine")
+    post(ravi, f"/console/chats/{chat['id']}/handback")
+    assert "This chat is not yours: it is with priya sharma." in ravi.get("/console/").get_data(as_text=True)
+    post(priya, f"/console/chats/{chat['id']}/reply", text="x" * 1601)
+    assert "can hold 1600 characters; this one has 1601" in priya.get("/console/").get_data(as_text=True)
+    post(priya, f"/console/chats/{chat['id']}/reply", text="   ")
+    app.extensions["worker"].run_once()
+    assert [m["Body"] for m in twilio_api.messages if m["To"] == SENDER] == ["You are chatting with Priya."]
+    assert store.chat(SENDER)["coordinator"] == "Priya Sharma"
+
+
+def test_the_console_says_when_the_24_hour_window_is_closed(test_config, accounts, twilio_api):
+    app = create_app({**test_config, "WINDOW_TEMPLATE_SID": "HX" + "d" * 32})
+    store = app.extensions["assistant"].store
+    store.append(SENDER, "patient", "agent", at=1_000_000)  # a message from long ago
+    store.escalate(SENDER, "asked", profile="Asha")
+    client, _ = log_in(app)
+    chat = store.chat(SENDER)
+    post(client, f"/console/chats/{chat['id']}/claim")
+    page = client.get(f"/console/chats/{chat['id']}").get_data(as_text=True)
+    assert "more than 24 hours old" in page and 'id="window-closed" class="flash warning" >' in page
+    post(client, f"/console/chats/{chat['id']}/reply", text="Are you still there?")
+    page = client.get(f"/console/chats/{chat['id']}").get_data(as_text=True)
+    assert "WhatsApp does not allow free text. The approved template was sent" in page
+    assert "<li>Are you still there?</li>" in page  # shown as held
+    app.extensions["worker"].run_once()
+    assert [m.get("ContentSid") for m in twilio_api.messages] == ["HX" + "d" * 32]
+
+
+def test_hand_back_and_close_from_the_console(app, accounts, store, twilio_api):
+    client, _ = log_in(app)
+    chat = escalate(app)
+    post(client, f"/console/chats/{chat['id']}/claim")
+    response = post(client, f"/console/chats/{chat['id']}/handback")
+    assert response.headers["Location"].endswith("/console/")
+    assert store.chat(SENDER) is None
+    chat = escalate(app)
+    post(client, f"/console/chats/{chat['id']}/claim")
+    post(client, f"/console/chats/{chat['id']}/close", outcome="made-up")
+    assert store.chat(SENDER)["status"] == "claimed"
+    post(client, f"/console/chats/{chat['id']}/close", outcome="answered")
+    assert store.chat(SENDER) is None
+    assert "Chat closed: Question answered." in client.get("/console/").get_data(as_text=True)
+    page = client.get(f"/console/chats/{chat['id']}").get_data(as_text=True)
+    assert "Priya Sharma closed the chat: Question answered." in page and "With the assistant" in page
+
+
+def test_messages_that_could_not_be_sent_are_shown(app, accounts, twilio_api):
+    client, _ = log_in(app)
+    twilio_api.refuse(21211, message="Invalid 'To' Phone Number", times=2)
+    escalate(app)
+    app.extensions["worker"].run_once()
+    data = client.get("/console/queue.json").get_json()
+    assert len(data["failures"]) == 2 and "21211" in data["failures"][0]["error"]
+    assert "Messages that could not be sent" in client.get("/console/").get_data(as_text=True)
+
+
+def test_an_unknown_chat_is_not_found(app, accounts):
+    client, _ = log_in(app)
+    assert client.get("/console/chats/nothing-here").status_code == 404
+    assert post(client, "/console/chats/nothing-here/claim").status_code == 404
