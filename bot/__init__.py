@@ -7,6 +7,7 @@ from bot.assistant import Assistant
 from bot.config import Settings
 from bot.knowledge import KnowledgeFile
 from bot.logs import configure
+from bot.outbound import Outbound
 from bot.store import Store, connect
 
 
@@ -14,7 +15,9 @@ def build_assistant(settings, instance_path):
     """The assistant with its store and knowledge, shared by the web app and the command line."""
     redis_client = connect(settings.REDIS_URL, instance_path)
     store = Store(redis_client, settings.KEY_PREFIX, settings.TRANSCRIPT_LIMIT, settings.retention_seconds)
-    return Assistant(store, KnowledgeFile(settings.KNOWLEDGE_PATH), settings)
+    # Buttons need Twilio's REST API; without a content template every choice goes out as numbered text.
+    outbound = Outbound(settings) if settings.quick_reply_sids or settings.list_picker_sids else None
+    return Assistant(store, KnowledgeFile(settings.KNOWLEDGE_PATH), settings, outbound)
 
 
 def create_app(config=None):

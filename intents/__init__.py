@@ -1,7 +1,7 @@
 """Handlers for intents that do more than send their curated reply: HANDLERS = {intent id: handle(turn)}."""
 
-from intents import menu
+from intents import consent
 
 HANDLERS = {
-    "greeting": menu.greet,
+    "opt_out": consent.opt_out,
 }

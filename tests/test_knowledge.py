@@ -6,8 +6,9 @@ import time
 import pytest
 
 from bot import knowledge
-from bot.config import ROOT
+from bot.config import ROOT, Settings
 from bot.knowledge import REQUIRED_INTENTS, KnowledgeError, KnowledgeFile
+from bot.replies import Answer, Words, lay_out
 from intents import HANDLERS
 from tests.conftest import FIXTURE_KNOWLEDGE
 
@@ -40,6 +41,21 @@ def test_every_page_of_every_reply_fits_in_one_whatsapp_message(real):
     pages = [page for i in real.intents.values() for texts in i.pages.values() for page in texts]
     assert all(len(page) < 1000 for page in pages)
     assert all(len(text) < 1000 for texts in real.messages.values() for text in texts.values())
+
+
+@pytest.mark.parametrize("lang", ["en", "hi"])
+def test_what_goes_out_stays_under_1000_characters_even_with_the_welcome(real, lang):
+    """Each reply as sent (welcome in front, follow-ups or the MORE line after) in each language."""
+    state = {"lang": lang}
+    words = Words(real, Settings.from_env({}), state)
+    for intent in real.intents.values():
+        for welcome in (None, words.message("welcome")):
+            answer = Answer(intent.id, words.pages(intent.id), intent.followups)
+            sent = [lay_out(answer, words, state, welcome).as_text()]
+            while state.get("more"):
+                more = state.pop("more")
+                sent.append(lay_out(Answer(intent.id, more["pages"], intent.followups, more["shown"]), words, state).as_text())
+            assert all(len(text) < 1000 for text in sent), (intent.id, [len(text) for text in sent])
 
 
 def test_medical_replies_point_to_the_care_team_in_every_language(real):
