@@ -22,7 +22,9 @@ def build_assistant(settings, instance_path):
     store = Store(redis_client, settings.KEY_PREFIX, settings.TRANSCRIPT_LIMIT, settings.retention_seconds)
     knowledge_file = KnowledgeFile(settings.KNOWLEDGE_PATH)
     handoff = Handoff(store, Jobs(redis_client, settings.KEY_PREFIX), knowledge_file, settings)
-    return Assistant(store, knowledge_file, settings, handoff)
+    # Buttons need Twilio's REST API; without a content template every choice goes out as numbered text.
+    outbound = Outbound(settings) if settings.quick_reply_sids or settings.list_picker_sids else None
+    return Assistant(store, knowledge_file, settings, handoff, outbound)
 
 
 def create_app(config=None):

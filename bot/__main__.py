@@ -1,6 +1,7 @@
 """The command line: python -m bot chat | match | eval | coordinator add NAME."""
 
 import argparse
+import dataclasses
 import getpass
 import json
 import sys
@@ -13,6 +14,8 @@ from bot.config import ROOT, ConfigError, Settings
 
 def chat(args, settings):
     """Talk to the assistant in the terminal, through the same Assistant.respond and store."""
+    # The terminal shows text: choices never go out as buttons through Twilio from here.
+    settings = dataclasses.replace(settings, QUICK_REPLY_SIDS="", LIST_PICKER_SIDS="")
     assistant = build_assistant(settings, str(ROOT / "instance"))
     print("Chatting as", args.sender, "- Ctrl-D to leave.")
     while True:

@@ -3,6 +3,9 @@
 import logging
 from dataclasses import dataclass, field
 
+from bot import buttons, language
+from bot.outbound import OPTED_OUT_CODES, SendError
+from bot.replies import PENDING, Answer, Words, lay_out
 from intents import HANDLERS
 
 log = logging.getLogger(__name__)
@@ -24,6 +27,8 @@ class Inbound:
     wa_id: str = ""
     button_payload: str = ""
     button_text: str = ""
+    latitude: str = ""
+    longitude: str = ""
 
 
 @dataclass
@@ -43,11 +48,13 @@ class Turn:
 class Assistant:
     """Answers patients from the knowledge file, keeping each conversation in the store."""
 
-    def __init__(self, store, knowledge_file, settings, handoff):
+    def __init__(self, store, knowledge_file, settings, handoff, outbound=None):
         self.store = store
         self.knowledge_file = knowledge_file
         self.settings = settings
         self.handoff = handoff
+        # Sends choices as WhatsApp buttons; None when no content template is configured.
+        self.outbound = outbound
 
     def respond(self, inbound):
         """The replies to one inbound message; the conversation is saved before returning."""
@@ -56,98 +63,177 @@ class Assistant:
             return []
         knowledge = self.knowledge_file.current()
         state = self.store.load(inbound.sender)
-        # Emergency check first: safety beats every mode, opt-out and office hours included.
-        if knowledge.matcher.emergency(inbound.body[:MAX_BODY]):
-            self.handoff.escalate(inbound, "emergency", urgent=True)
-            return self._record(inbound, state, "emergency", self._run("emergency", inbound, state, knowledge))
-        # Human mode: while a coordinator is awaited or writing, the assistant is silent; the console shows the message.
-        chat = self.store.chat(inbound.sender)
-        if chat:
-            return self._record(inbound, state, None, self.handoff.patient_wrote(inbound, chat, knowledge))
-        intent, replies = self._answer(inbound, state, knowledge)
-        return self._record(inbound, state, intent, replies)
-
-    def _record(self, inbound, state, intent, replies):
-        """Append both sides to the transcript, save the state, and return the replies."""
-        self.store.append(inbound.sender, "patient", inbound.body, intent=intent, media=inbound.num_media or None)
-        for text in replies:
+        language.choose(inbound.body, state, knowledge.hinglish_words)
+        words = Words(knowledge, self.settings, state)
+        answer = self._answer(inbound, state, words)
+        if answer.erase:
+            # The patient asked for their data to be erased: nothing of this exchange is kept either.
+            self.store.forget(inbound.sender)
+            return answer.pages
+        sent, replies = self._send(inbound.sender, answer, state, words)
+        # Both sides go to the transcript and the state is saved, also when nothing was sent.
+        self.store.append(inbound.sender, "patient", inbound.body, intent=answer.intent, media=inbound.num_media or None)
+        for text in sent:
             self.store.append(inbound.sender, "assistant", text)
         self.store.save(inbound.sender, state)
         return replies
 
-    def _answer(self, inbound, state, knowledge):
-        """Pick the intent and the replies, in order of precedence; returns (intent id or None, replies)."""
-        body = inbound.button_payload or inbound.body.strip()
-        # Misses count only in a row, and the offer of a coordinator is answered once: any other message ends both.
+    def _answer(self, inbound, state, words):
+        """What to say, in order of precedence (DESIGN.md, the flow of one message)."""
+        knowledge = words.knowledge
+        body = inbound.body.strip()
+        command = knowledge.command(body)
+        # Misses count only in a row: any message that is not one ends the run.
         misses = state.pop("misses", 0)
-        offered = state.pop("offered", False)
-        # Media without a caption: we can read only text, so say so instead of guessing.
-        if not body and inbound.num_media:
-            return None, [self.render(knowledge.message("media"), knowledge)]
-        # Nothing readable (empty, emoji or control characters only): ask for words.
-        if not any(ch.isalnum() for ch in body):
-            return None, [self.render(knowledge.message("empty"), knowledge)]
-        if len(body) > MAX_BODY:
-            return None, [self.render(knowledge.message("too_long"), knowledge)]
-
-        # A numbered list (menu, follow-ups, "did you mean") is answered once; a number picks from it.
-        choices = state.pop("choices", None)
-        # YES to the offer of a coordinator (made after two misses) puts the chat in the queue.
-        if offered and knowledge.said(body, "accept"):
-            self.handoff.escalate(inbound, "offer")
-            return "human_handoff", [self.handoff.waiting_message(knowledge)]
-        if _is_choice(body):
-            # A number with nothing (or nothing that big) pending would match at random: show the menu.
-            intent = _pick(body, choices) or "greeting"
-            return intent, self._run(intent, inbound, state, knowledge)
-
+        # Safety beats every mode, opt-out included: the emergency advice, and the chat goes urgent to the top of the queue.
+        # The bound keeps a huge message from stalling the check.
+        if knowledge.matcher.emergency(body[:MAX_BODY]):
+            self.handoff.escalate(inbound, "emergency", urgent=True)
+            return Answer("emergency", words.pages("emergency"))
+        # An opted-out patient gets nothing until they write START (an emergency, above, is still answered).
+        if self.store.opted_out(inbound.sender):
+            if command == "start":
+                self.store.opt_in(inbound.sender)
+                return Answer(None, [words.message("opted_in")])
+            return Answer(None)
+        # STOP works in every mode; it is confirmed once, and after that nothing is sent.
+        if command == "stop":
+            return self._run("opt_out", inbound, state, words)
+        # Human mode: while a coordinator is awaited or writing, the assistant is silent; the console shows the message.
+        chat = self.store.chat(inbound.sender)
+        if chat:
+            return Answer(None, self.handoff.patient_wrote(inbound, chat, command, words))
+        # Media, locations, empty and oversized messages: say what can be read instead of guessing.
+        unreadable = self._unreadable(inbound, body)
+        if unreadable:
+            return Answer(None, [words.message(unreadable)])
+        # A pending list, long answer or question takes the reply to it: a number, a button, MORE, YES or NO.
+        pending = {key: state.pop(key) for key in PENDING if key in state}
+        answer = self._pending(inbound, body, command, pending, state, words)
+        if answer:
+            return answer
+        # Fixed words (MENU, START, HINDI, ENGLISH, delete my data) mean the same at any time.
+        answer = self._command(command, inbound, state, words)
+        if answer:
+            return answer
+        # Everything else is matched to an intent; too far from every one gets the fallback.
         match = knowledge.matcher.match(body)
         if match.intent is None:
             # The second miss in a row offers a person rather than the same fallback again.
             if misses + 1 >= 2:
-                state["offered"] = True
-                return None, [self.render(knowledge.message("handoff_offer"), knowledge)]
+                state["confirm"] = "handoff"
+                return Answer(None, [words.message("handoff_offer")])
             state["misses"] = misses + 1
-            return None, [self.render(knowledge.message("fallback"), knowledge)]
-        return match.intent, self._run(match.intent, inbound, state, knowledge)
+            return Answer(None, [words.message("fallback")])
+        return self._run(match.intent, inbound, state, words)
 
-    def _run(self, intent_id, inbound, state, knowledge):
-        """The intent's handler when it has one, otherwise its curated reply."""
-        reply = self.render(knowledge.intents[intent_id].reply, knowledge)
+    def _unreadable(self, inbound, body):
+        """The message explaining what the assistant cannot read in this message, or None."""
+        if inbound.latitude or inbound.longitude:
+            return "location"
+        # A caption is text, so an image with one is answered by its caption.
+        if not body and inbound.num_media:
+            return "media"
+        if not any(ch.isalnum() for ch in body):
+            return "empty"
+        if len(body) > MAX_BODY:
+            return "too_long"
+        return None
+
+    def _pending(self, inbound, body, command, pending, state, words):
+        """The answer when the message replies to what the last reply left pending, else None."""
+        # A tapped button carries its topic's id, so buttons of an older message still mean that topic.
+        if inbound.button_payload in words.knowledge.intents:
+            return self._run(inbound.button_payload, inbound, state, words)
+        if _is_choice(body):
+            intent = _pick(body, pending.get("choices"), words.knowledge.intents)
+            # A number with no list (or not on it) would match at random: show the menu instead.
+            return self._run(intent, inbound, state, words) if intent else Answer(None, [words.message("unknown_choice")])
+        if command == "more":
+            more = pending.get("more")
+            if more is None:
+                return Answer(None, [words.message("nothing_more")])
+            return Answer(more["intent"], more["pages"], tuple(more["followups"]), shown=more["shown"])
+        # YES to the offer of a coordinator (made after two misses) puts the chat in the queue.
+        if pending.get("confirm") == "handoff" and command == "yes":
+            self.handoff.escalate(inbound, "offer")
+            return Answer("human_handoff", [self.handoff.waiting_message(words)])
+        if pending.get("confirm") == "forget" and command == "yes":
+            return Answer(None, [words.message("forgotten")], erase=True)
+        if pending.get("confirm") == "forget" and command in ("no", "cancel"):
+            return Answer(None, [words.message("forget_kept")])
+        return None
+
+    def _command(self, command, inbound, state, words):
+        """The answer to a fixed word, else None (YES or NO with nothing pending are matched like any text)."""
+        if command == "menu":
+            return Answer(None, [words.message("menu")])
+        if command == "start":
+            return self._run("greeting", inbound, state, words)
+        if command in ("hindi", "english"):
+            state.update(lang="hi" if command == "hindi" else "en", lang_chosen=True)
+            return Answer(None, [words.message("language_set")])
+        if command == "forget":
+            state["confirm"] = "forget"
+            return Answer(None, [words.message("forget_confirm")])
+        return None
+
+    def _run(self, intent_id, inbound, state, words):
+        """The intent's handler when it has one, otherwise its curated reply and follow-ups."""
         handler = HANDLERS.get(intent_id)
+        pages = words.pages(intent_id)
         if handler is None:
-            return [reply]
-        turn = Turn(inbound, intent_id, reply, state, self.store, knowledge, handoff=self.handoff)
-        return handler(turn)
+            return Answer(intent_id, pages, words.knowledge.intents[intent_id].followups)
+        turn = Turn(inbound, intent_id, pages[0], state, self.store, words.knowledge, handoff=self.handoff)
+        return Answer(intent_id, handler(turn))
+
+    def _send(self, sender, answer, state, words):
+        """Lay the answer out as one message and deliver it; returns (texts for the transcript, TwiML replies)."""
+        if not answer.pages:
+            return [], []
+        message = lay_out(answer, words, state, self._welcome(sender, answer, words))
+        if message.choices:
+            state["choices"] = [intent_id for intent_id, _ in message.choices]
+        return self._deliver(sender, message, words)
+
+    def _welcome(self, sender, answer, words):
+        """The welcome notice on first contact (or after it changed), recorded as seen; else None."""
+        version = words.knowledge.notice_version
+        # Never in front of emergency advice, never to a patient who opted out.
+        if answer.intent == "emergency" or self.store.opted_out(sender) or self.store.notice(sender) == version:
+            return None
+        self.store.record_notice(sender, version)
+        return words.message("welcome")
+
+    def _deliver(self, sender, message, words):
+        """Choices as buttons through Twilio's REST API when a template fits, else the text for the webhook's answer."""
+        text = message.as_text()
+        template = buttons.template(message, self.settings, words.message("list_button")) if self.outbound else None
+        if template is None:
+            return [text], [text]
+        try:
+            self.outbound.send(sender, content_sid=template[0], variables=template[1])
+        except SendError as error:
+            if error.code in OPTED_OUT_CODES:
+                self.store.opt_out(sender)
+                return [], []
+            # The buttons did not go out; the same words as text in the webhook's answer still reach the patient.
+            return [text], [text]
+        return [text], []
 
     def apology(self):
         """What to say when something failed while answering."""
-        knowledge = self.knowledge_file.current()
-        return self.render(knowledge.message("unavailable"), knowledge)
-
-    def render(self, text, knowledge):
-        """Fill the placeholders the knowledge file may use."""
-        return (
-            text.replace("{emergency_numbers}", self.settings.EMERGENCY_NUMBERS)
-            .replace("{menu}", menu_text(knowledge))
-        )
-
-
-def menu_text(knowledge):
-    """The numbered topic list."""
-    lines = [knowledge.message("menu_header")]
-    lines += [f"{n}. {knowledge.intents[i].title}" for n, i in enumerate(knowledge.menu, 1)]
-    return "\n".join(lines)
+        return Words(self.knowledge_file.current(), self.settings, {}).message("unavailable")
 
 
 def _is_choice(body):
-    """True for a bare list number such as "2", "2." or "2)"."""
-    return body.strip().rstrip(".)").isdigit()
+    """True for a bare list number such as "2", "2." or "2)" (in any script's digits)."""
+    return body.strip().rstrip(".)").isdecimal()
 
 
-def _pick(body, choices):
-    """The intent a number selects from the pending list, or None."""
+def _pick(body, choices, intents):
+    """The intent a number selects from the pending list, or None (also when an edit removed that intent)."""
     number = int(body.strip().rstrip(".)"))
-    if choices and 1 <= number <= len(choices):
+    if choices and 1 <= number <= len(choices) and choices[number - 1] in intents:
         return choices[number - 1]
     return None

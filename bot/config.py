@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +38,8 @@ class Settings:
     KNOWLEDGE_PATH: str = _setting(str(ROOT / "responses.yaml"), "The knowledge file: intents, phrases and every reply.")
     TRANSCRIPT_LIMIT: int = _setting(200, "Messages kept per conversation; older ones are dropped.")
     RETENTION_DAYS: int = _setting(90, "Days a conversation's state and transcript are kept after its last message.")
+    QUICK_REPLY_SIDS: str = _setting("", "Content templates (twilio/quick-reply) for lists of 1 to 3 choices, as `count=HX...` pairs separated by commas, e.g. `2=HX...,3=HX...`. Lists without a template go out as numbered text.")
+    LIST_PICKER_SIDS: str = _setting("", "Content templates (twilio/list-picker) for lists of up to 10 choices, as `count=HX...` pairs, e.g. `8=HX...` for the topic menu.")
     EMERGENCY_NUMBERS: str = _setting("112 (emergency) or 108 (ambulance)", "Numbers given in the emergency reply.")
     LOG_LEVEL: str = _setting("INFO", "Python log level.")
     ENVIRONMENT: str = _setting("production", "`production` or `development`. Outside development the console's session cookie is sent over HTTPS only (Secure).")
@@ -77,13 +80,31 @@ class Settings:
             self.template_variables
         except ValueError:
             raise ConfigError('WINDOW_TEMPLATE_VARIABLES must be a JSON object such as {"1": "{coordinator}"}') from None
+        # A malformed template setting stops the app at start-up rather than a patient's reply later.
+        _ = self.quick_reply_sids, self.list_picker_sids
+
+    @property
+    def quick_reply_sids(self):
+        """{number of buttons: content SID} from QUICK_REPLY_SIDS; WhatsApp allows 3 buttons in a session."""
+        return _templates("QUICK_REPLY_SIDS", self.QUICK_REPLY_SIDS, 3)
+
+    @property
+    def list_picker_sids(self):
+        """{number of items: content SID} from LIST_PICKER_SIDS; WhatsApp lists hold at most 10 items."""
+        return _templates("LIST_PICKER_SIDS", self.LIST_PICKER_SIDS, 10)
 
     def check_for_server(self):
-        """Refuse to serve webhooks without a way to check Twilio's signatures."""
+        """Refuse to serve webhooks without a way to check Twilio's signatures, or buttons without a way to send them."""
         if not self.TWILIO_AUTH_TOKEN and not self.SKIP_SIGNATURE_CHECK:
             raise ConfigError(
                 "TWILIO_AUTH_TOKEN is not set: set it to your Twilio account's auth token "
                 "(or SKIP_SIGNATURE_CHECK=1 for local development only)"
+            )
+        if (self.QUICK_REPLY_SIDS or self.LIST_PICKER_SIDS) and not (
+                self.TWILIO_ACCOUNT_SID and self.TWILIO_AUTH_TOKEN and (self.TWILIO_FROM or self.TWILIO_MESSAGING_SERVICE_SID)):
+            raise ConfigError(
+                "QUICK_REPLY_SIDS / LIST_PICKER_SIDS send through Twilio's REST API: set TWILIO_ACCOUNT_SID, "
+                "TWILIO_AUTH_TOKEN and TWILIO_FROM (or TWILIO_MESSAGING_SERVICE_SID) too"
             )
 
     @property
@@ -107,6 +128,17 @@ class Settings:
     def on_duty(self):
         """The numbers to alert, without blanks."""
         return [n.strip() for n in self.ON_DUTY_NUMBERS.split(",") if n.strip()]
+
+
+def _templates(name, raw, most):
+    """Parse `count=HX...` pairs into {count: SID}, naming the variable when a pair is wrong."""
+    sids = {}
+    for pair in filter(None, (part.strip() for part in raw.split(","))):
+        count, _, sid = pair.partition("=")
+        if not count.strip().isdigit() or not 1 <= int(count) <= most or not re.fullmatch(r"HX[0-9a-fA-F]{32}", sid.strip()):
+            raise ConfigError(f"{name}: {pair!r} should be a number of choices from 1 to {most}, '=', and a content SID (HX and 32 hex digits)")
+        sids[int(count)] = sid.strip()
+    return sids
 
 
 def _parse(f, raw):

@@ -6,6 +6,7 @@ import uuid
 
 from bot.knowledge import fill
 from bot.logs import mask
+from bot.replies import Words
 
 log = logging.getLogger(__name__)
 
@@ -21,10 +22,10 @@ class Handoff:
         self.store, self.jobs, self.knowledge_file, self.settings = store, jobs, knowledge_file, settings
         self.hours = settings.office_hours
 
-    def say(self, name, knowledge=None, **values):
-        """A message from responses.yaml with its placeholders filled in."""
-        knowledge = knowledge or self.knowledge_file.current()
-        return fill(knowledge.message(name), emergency_numbers=self.settings.EMERGENCY_NUMBERS, **values)
+    def say(self, name, words=None, **values):
+        """A message from responses.yaml with its placeholders filled in, in the patient's language (`words`) or English."""
+        words = words or Words(self.knowledge_file.current(), self.settings, {})
+        return words.message(name, **values)
 
     # The patient's side.
 
@@ -40,20 +41,19 @@ class Handoff:
         log.info("chat %s escalated (%s%s)", chat["id"], reason, ", urgent" if urgent else "")
         return chat
 
-    def waiting_message(self, knowledge, reply=None, now=None):
+    def waiting_message(self, words, reply=None, now=None):
         """What a patient joining the queue is told: `reply` (or handoff_waiting) in office hours, the next opening outside."""
         now = time.time() if now is None else now
         if self.hours.is_open(now):
-            return reply or self.say("handoff_waiting", knowledge)
-        return self.say("handoff_after_hours", knowledge, opens=self.hours.opening_text(now))
+            return reply or self.say("handoff_waiting", words)
+        return self.say("handoff_after_hours", words, opens=self.hours.opening_text(now))
 
-    def patient_wrote(self, inbound, chat, knowledge, now=None):
+    def patient_wrote(self, inbound, chat, command, words, now=None):
         """A message while a coordinator is awaited or writing: the replies (usually none: the assistant is silent)."""
-        body = inbound.body.strip()
-        if chat["status"] == "waiting" and knowledge.said(body, "cancel_wait"):
+        if chat["status"] == "waiting" and command == "cancel":
             if self.store.release(inbound.sender):
                 self.store.append(inbound.sender, "event", "", event="cancelled")
-            return [self.say("handoff_cancelled", knowledge)]
+            return [self.say("handoff_cancelled", words)]
         if chat["status"] == "claimed":
             self.store.touch(inbound.sender, now)
             # The patient's message reopens WhatsApp's window: what the coordinator wrote meanwhile goes out now.
@@ -129,7 +129,9 @@ class Handoff:
 
     def tell(self, sender, message, **values):
         """Send the patient a message from responses.yaml outside the webhook's answer, and put it in the transcript."""
-        text = self.say(message, **values)
+        # Notices reach the patient in the language of their conversation.
+        words = Words(self.knowledge_file.current(), self.settings, self.store.load(sender))
+        text = self.say(message, words, **values)
         ref = uuid.uuid4().hex
         self.store.append(sender, "assistant", text, ref=ref)
         self._queue_for_patient(sender, text, ref)

@@ -23,21 +23,28 @@ REQUIRED_INTENTS = (
 )
 REQUIRED_MESSAGES = (
     "fallback", "clarify", "menu_header", "media", "too_long", "empty", "unavailable",
+    "welcome", "menu", "followups_header", "more_hint", "nothing_more", "unknown_choice", "list_button",
+    "location", "opted_in", "forget_confirm", "forgotten", "forget_kept", "language_set",
     "handoff_offer", "handoff_waiting", "handoff_after_hours", "handoff_claimed", "handoff_returned",
     "handoff_cancelled", "alert_new", "alert_urgent", "alert_again",
 )
+# Words with one fixed meaning, compared whole (capitals and punctuation ignored), never guessed at.
+REQUIRED_COMMANDS = ("more", "menu", "stop", "start", "yes", "no", "hindi", "english", "forget", "cancel")
+# Reply languages: English is required wherever there is wording; any other falls back to it.
+LANGUAGES = ("en", "hi")
 TOP_FIELDS = {
+    "notice_version": "version of messages.welcome, recorded for each patient who saw it",
     "menu": "list of intent ids",
     "messages": "wording not tied to an intent",
-    "keywords": "words that answer the assistant (accept, cancel_wait)",
+    "commands": "fixed words: MORE, MENU, STOP, START, YES, NO, HINDI, ENGLISH, delete my data, cancel the wait",
+    "hinglish_words": "words that mark a message in Latin letters as Hinglish",
     "coordinator_replies": "canned replies offered in the coordinators' console",
     "intents": "the topics",
 }
-KEYWORDS = ("accept", "cancel_wait")
 INTENT_FIELDS = {
     "title": "short name for menus",
     "phrases": "example messages",
-    "reply": "what the assistant answers",
+    "reply": "what the assistant answers: text, a list of pages, or either per language (en, hi)",
     "followups": "related intent ids offered after the reply",
     "source": "where the facts come from",
     "reviewed_by": "clinical reviewer",
@@ -46,13 +53,24 @@ INTENT_FIELDS = {
 MAX_REPLY = 1000
 MAX_TITLE = 20
 # Placeholders the app fills in; any other {word} in a reply is a typo an editor should hear about.
-PLACEHOLDERS = {"menu", "options", "emergency_numbers", "coordinator", "opens", "number", "waited", "console"}
+PLACEHOLDERS = {"menu", "options", "emergency_numbers", "page", "pages", "coordinator", "opens", "number", "waited", "console"}
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
 def fill(text, **values):
     """Replace the {placeholders} given in `values`, leaving any other braces as they are."""
     return _PLACEHOLDER.sub(lambda found: str(values.get(found[1], found[0])), text)
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML as editors expect it: only true/false are booleans, so yes, no, on and off stay words."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 
 class KnowledgeError(Exception):
@@ -79,13 +97,23 @@ class Problem:
 
 @dataclass(frozen=True)
 class Intent:
-    """One topic: its example phrases and its reply."""
+    """One topic: its example phrases, and its title and reply pages per language."""
 
     id: str
-    title: str
+    titles: MappingProxyType
     phrases: tuple
-    reply: str
+    pages: MappingProxyType
     followups: tuple = ()
+
+    @property
+    def title(self):
+        """The English title."""
+        return self.titles["en"]
+
+    @property
+    def reply(self):
+        """The English reply's first page."""
+        return self.pages["en"][0]
 
 
 @dataclass(frozen=True)
@@ -97,15 +125,30 @@ class Knowledge:
     menu: tuple
     messages: MappingProxyType
     matcher: Matcher
-    keywords: MappingProxyType
+    commands: MappingProxyType
+    hinglish_words: frozenset
+    notice_version: str
     coordinator_replies: tuple
 
-    def message(self, name):
-        return self.messages[name]
+    def message(self, name, lang="en"):
+        """A message in `lang`, or in English when it has no translation."""
+        texts = self.messages[name]
+        return texts.get(lang) or texts["en"]
 
-    def said(self, text, keyword):
-        """True when `text` is one of the words listed under keywords.<keyword> (case and punctuation aside)."""
-        return normalise(text) in self.keywords.get(keyword, ())
+    def pages(self, intent_id, lang="en"):
+        """An intent's reply pages in `lang`, or in English when it has no translation."""
+        pages = self.intents[intent_id].pages
+        return pages.get(lang) or pages["en"]
+
+    def title(self, intent_id, lang="en"):
+        """An intent's menu title in `lang`, or in English."""
+        titles = self.intents[intent_id].titles
+        return titles.get(lang) or titles["en"]
+
+    def command(self, text):
+        """The command a whole message is (e.g. "more", "stop"), or None."""
+        return self.commands.get(normalise(text))
+
 
 
 def load(path, required=REQUIRED_INTENTS):
@@ -121,8 +164,8 @@ def load(path, required=REQUIRED_INTENTS):
 def parse(text, path="responses.yaml", required=REQUIRED_INTENTS):
     """Check YAML text and build Knowledge from it."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=_Loader)
+        data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 0
@@ -177,7 +220,11 @@ class _Checker:
         intents = self.intents(data.get("intents"), required)
         messages = self.messages(data.get("messages"))
         menu = self.references(data.get("menu"), ("menu",), intents)
-        keywords = self.keywords(data.get("keywords"))
+        commands = self.commands(data.get("commands"))
+        hinglish = self.words(data.get("hinglish_words"), ("hinglish_words",))
+        version = data.get("notice_version")
+        if not isinstance(version, (str, int, float)) or not str(version).strip():
+            self.problem(("notice_version",), "must name the version of messages.welcome, e.g. 2025-06-01")
         canned = self.canned(data.get("coordinator_replies"))
         if self.problems:
             return None
@@ -187,7 +234,9 @@ class _Checker:
             menu=tuple(menu),
             messages=MappingProxyType(messages),
             matcher=Matcher({i.id: i.phrases for i in intents.values()}),
-            keywords=MappingProxyType(keywords),
+            commands=MappingProxyType(commands),
+            hinglish_words=frozenset(normalise(w) for w in hinglish),
+            notice_version=str(version).strip(),
             coordinator_replies=tuple(canned),
         )
 
@@ -212,11 +261,11 @@ class _Checker:
                 continue
             self.unknown_keys(body, at, INTENT_FIELDS)
             phrases = self.phrases(body.get("phrases"), at + ("phrases",))
-            reply = self.text(body.get("reply"), at + ("reply",))
-            title = body.get("title") or str(intent_id).replace("_", " ").capitalize()
-            if not isinstance(title, str) or len(title) > MAX_TITLE:
-                self.problem(at + ("title",), f"must be text of at most {MAX_TITLE} characters (WhatsApp button limit)")
-            intents[intent_id] = Intent(intent_id, str(title), phrases, reply, tuple(body.get("followups") or ()))
+            pages = self.per_language(body.get("reply"), at + ("reply",), self.pages)
+            titles = self.per_language(
+                body.get("title") or str(intent_id).replace("_", " ").capitalize(), at + ("title",), self.title)
+            intents[intent_id] = Intent(intent_id, MappingProxyType(titles), phrases, MappingProxyType(pages),
+                                        tuple(body.get("followups") or ()))
         for intent in intents.values():
             self.references(list(intent.followups), ("intents", intent.id, "followups"), intents)
         return intents
@@ -235,6 +284,31 @@ class _Checker:
             good.append(phrase)
         return tuple(good)
 
+    def per_language(self, raw, at, check):
+        """Text for English only, or a mapping {en: ..., hi: ...}; `check` reads each language's value."""
+        if not isinstance(raw, dict):
+            return {"en": check(raw, at)}
+        for lang in raw:
+            if lang not in LANGUAGES:
+                self.problem(at + (lang,), f"unknown language '{lang}'; known: {', '.join(LANGUAGES)}")
+        if "en" not in raw:
+            self.problem(at, "needs the English text under 'en' (other languages fall back to it)")
+        return {lang: check(value, at + (lang,)) for lang, value in raw.items() if lang in LANGUAGES}
+
+    def pages(self, raw, at):
+        """One text, or a list of pages sent one at a time (the patient replies MORE for the next)."""
+        if isinstance(raw, list):
+            if not raw:
+                self.problem(at, "a list of pages needs at least one page")
+            return tuple(self.text(page, at + (index,)) for index, page in enumerate(raw))
+        return (self.text(raw, at),)
+
+    def title(self, raw, at):
+        if not isinstance(raw, str) or not raw.strip() or len(raw) > MAX_TITLE:
+            self.problem(at, f"must be text of at most {MAX_TITLE} characters (WhatsApp button limit)")
+            return ""
+        return raw.strip()
+
     def text(self, raw, at):
         if not isinstance(raw, str) or not raw.strip():
             self.problem(at, "must be non-empty text")
@@ -252,18 +326,44 @@ class _Checker:
         for name in REQUIRED_MESSAGES:
             if name not in raw:
                 self.problem(("messages",), f"required message '{name}' is missing")
-        return {name: self.text(value, ("messages", name)) for name, value in raw.items()}
+        # The list button's label is shown on a WhatsApp button, so it has a title's limit.
+        return {name: MappingProxyType(self.per_language(
+                    value, ("messages", name), self.title if name == "list_button" else self.text))
+                for name, value in raw.items()}
 
-    def keywords(self, raw):
+    def words(self, raw, at):
+        if raw is None:
+            return []
+        if not isinstance(raw, list):
+            self.problem(at, "must be a list of words or phrases")
+            return []
+        good = []
+        for index, word in enumerate(raw):
+            word = str(word) if isinstance(word, (int, float)) and not isinstance(word, bool) else word
+            if not isinstance(word, str) or not normalise(word):
+                self.problem(at + (index,), "each entry must be non-empty text")
+                continue
+            good.append(word)
+        return good
+
+    def commands(self, raw):
+        """{normalised phrase: command name}; a phrase under two commands would be ambiguous."""
         if not isinstance(raw, dict):
-            self.problem(("keywords",), f"must be a mapping with {', '.join(KEYWORDS)}, each a list of words")
+            self.problem(("commands",), f"must be a mapping with {', '.join(REQUIRED_COMMANDS)}")
             return {}
-        self.unknown_keys(raw, ("keywords",), KEYWORDS)
-        words = {}
-        for name in KEYWORDS:
-            listed = self.phrases(raw.get(name), ("keywords", name))
-            words[name] = frozenset(normalise(word) for word in listed)
-        return words
+        self.unknown_keys(raw, ("commands",), {name: "" for name in REQUIRED_COMMANDS})
+        for name in REQUIRED_COMMANDS:
+            if name not in raw:
+                self.problem(("commands",), f"required command '{name}' is missing")
+        owner = {}
+        for name in REQUIRED_COMMANDS:
+            at = ("commands", name)
+            for index, phrase in enumerate(self.words(raw.get(name), at)):
+                key = normalise(phrase)
+                if owner.get(key, name) != name:
+                    self.problem(at + (index,), f"'{phrase}' is also under '{owner[key]}'; keep it in one")
+                owner[key] = name
+        return owner
 
     def canned(self, raw):
         if raw is None:

@@ -15,6 +15,10 @@ from bot.logs import mask
 log = logging.getLogger(__name__)
 
 
+# Twilio's answer when the patient has opted out (21610) or has blocked the business on WhatsApp (63014).
+OPTED_OUT_CODES = (21610, 63014)
+
+
 class SendError(Exception):
     """Twilio did not accept a message; `code` is Twilio's error code (21610: the patient opted out)."""
 

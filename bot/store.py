@@ -65,6 +65,10 @@ def _embedded(instance_path):
         )
 
 
+# Every kind of key kept per sender: all expire together after the retention time, and `forget` erases them.
+SENDER_KINDS = ("state", "transcript", "optout", "notice", "chat", "chatref", "notes", "held", "delivery")
+
+
 class Store:
     """Conversation state and transcripts per sender, under one key prefix, expiring after the retention time."""
 
@@ -83,8 +87,13 @@ class Store:
         return json.loads(raw) if raw else {}
 
     def save(self, sender, state):
-        """Store the conversation state; it expires after the retention time without a message."""
-        self.redis.set(self.key("state", sender), json.dumps(state), ex=self.retention_seconds)
+        """Store the conversation state; everything kept about the sender expires after the retention time without a message."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(self.key("state", sender), json.dumps(state, ensure_ascii=False), ex=self.retention_seconds)
+        for kind in SENDER_KINDS:
+            if kind != "state":
+                pipe.expire(self.key(kind, sender), self.retention_seconds)
+        pipe.execute()
 
     def append(self, sender, role, text, **details):
         """Add one message (role: patient, assistant or coordinator) to the capped transcript."""
@@ -101,13 +110,35 @@ class Store:
         return [json.loads(item) for item in self.redis.lrange(self.key("transcript", sender), 0, -1)]
 
     def forget(self, sender):
-        """Erase everything kept about the sender."""
+        """Erase everything kept about the sender, ending any handoff."""
         self.release(sender)
+        keys = [self.key(kind, sender) for kind in SENDER_KINDS]
         chat_id = self.redis.get(self.key("chatref", sender))
-        self.redis.delete(self.key("state", sender), self.key("transcript", sender), self.key("chatref", sender),
-                          self.key("notes", sender), self.key("delivery", sender))
         if chat_id:
-            self.redis.delete(self.key("chatid", chat_id))
+            keys.append(self.key("chatid", chat_id))
+        self.redis.delete(*keys)
+
+    def opt_out(self, sender):
+        """Remember that the sender wants no messages (they wrote STOP, or Twilio refused a send to them)."""
+        self.redis.set(self.key("optout", sender), str(time.time()), ex=self.retention_seconds)
+
+    def opt_in(self, sender):
+        """The sender wrote START: messages may go to them again."""
+        self.redis.delete(self.key("optout", sender))
+
+    def opted_out(self, sender):
+        """True while the sender wants no messages."""
+        return bool(self.redis.exists(self.key("optout", sender)))
+
+    def record_notice(self, sender, version):
+        """Record which version of the welcome notice the sender was shown, and when."""
+        entry = json.dumps({"version": version, "at": time.time()})
+        self.redis.set(self.key("notice", sender), entry, ex=self.retention_seconds)
+
+    def notice(self, sender):
+        """The version of the welcome notice the sender saw last, or None."""
+        raw = self.redis.get(self.key("notice", sender))
+        return json.loads(raw)["version"] if raw else None
 
     def ping(self):
         """True when Redis answers."""

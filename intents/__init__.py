@@ -1,8 +1,8 @@
 """Handlers for intents that do more than send their curated reply: HANDLERS = {intent id: handle(turn)}."""
 
-from intents import handoff, menu
+from intents import consent, handoff
 
 HANDLERS = {
-    "greeting": menu.greet,
     "human_handoff": handoff.ask_for_person,
+    "opt_out": consent.opt_out,
 }

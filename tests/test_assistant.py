@@ -1,10 +1,16 @@
-"""Conversation flows through Assistant.respond, without HTTP."""
+"""Conversation flows through Assistant.respond, without HTTP, on the fixture knowledge."""
 
 import pytest
 
+from bot import create_app
 from bot.assistant import Inbound
+from tests.conftest import FIXTURE_KNOWLEDGE
 
 PATIENT = "whatsapp:+919800000001"
+WELCOME = "Notice: information, not medical advice. AGENT for a person, STOP to stop."
+MENU = "Topics:\n1. About therapy\n2. Side effects\n3. Costs\n4. Talk to a person"
+GREETING = f"Welcome to the test clinic.\n{MENU}\nReply AGENT for a person."
+SIDE_EFFECTS = "Fever and chills are common. Ask your care team.\n\nRelated:\n1. Coping\n2. What to expect"
 
 
 @pytest.fixture
@@ -12,43 +18,263 @@ def assistant(app):
     return app.extensions["assistant"]
 
 
-def say(assistant, text, **fields):
-    return assistant.respond(Inbound(sender=PATIENT, body=text, **fields))
+@pytest.fixture
+def chat(assistant):
+    """A patient who has already seen the welcome notice; `chat("text")` returns the replies."""
+    assistant.store.record_notice(PATIENT, "test-1")
+    return lambda text, **fields: say(assistant, text, **fields)
 
 
-def test_a_number_after_the_menu_picks_that_topic(assistant):
-    menu = say(assistant, "namaste")[0]
-    assert "2. Side effects" in menu
-    assert say(assistant, "2") == ["Fever and chills are common. Ask your care team."]
+def say(assistant, text, sender=PATIENT, **fields):
+    return assistant.respond(Inbound(sender=sender, body=text, **fields))
 
 
-def test_the_menu_is_used_once(assistant):
-    say(assistant, "hello")
-    say(assistant, "3")
-    assert "Topics:" in say(assistant, "3")[0]
+# Menus and follow-ups
+
+def test_a_number_after_the_menu_picks_that_topic_and_its_follow_ups_are_numbered(chat):
+    assert chat("namaste") == [GREETING]
+    assert chat("2") == [SIDE_EFFECTS]
+    assert chat("1") == ["Rest and drink water. Ask your care team."]
 
 
-def test_a_number_without_a_menu_shows_the_menu_instead_of_guessing(assistant):
-    assert "Topics:\n1. " in say(assistant, "4")[0]
+def test_the_menu_is_used_once(chat):
+    chat("hello")
+    assert chat("3") == ["Costs vary. Ask the care team for an estimate."]
+    assert chat("3") == [f"That number is not on the list. {MENU}"]
 
 
-def test_a_number_beyond_the_menu_shows_the_menu_again(assistant):
-    say(assistant, "hi there")
-    assert "Topics:\n1. " in say(assistant, "9")[0]
+def test_a_number_without_a_menu_shows_the_menu_instead_of_guessing(chat):
+    assert chat("4") == [f"That number is not on the list. {MENU}"]
+    assert chat("4") == ["A coordinator will take over. Reply CANCEL to go back."]
 
 
-def test_an_unknown_question_gets_the_fallback(assistant):
-    assert say(assistant, "who won the cricket match yesterday") == [
+def test_a_number_beyond_the_list_shows_the_menu_again(chat):
+    chat("what are the side effects")
+    assert chat("9") == [f"That number is not on the list. {MENU}"]
+    assert chat("2") == [SIDE_EFFECTS]
+
+
+def test_menu_at_any_time_shows_the_topics(chat):
+    chat("what are the side effects")
+    assert chat("MENU") == [MENU]
+    assert chat("3") == ["Costs vary. Ask the care team for an estimate."]
+
+
+def test_more_goes_through_every_page_then_offers_follow_ups(chat):
+    assert chat("what to expect") == ["Page one, before treatment. Ask your care team.\n\nReply MORE (1/3)"]
+    assert chat("more") == ["Page two, during treatment. Ask your care team.\n\nReply MORE (2/3)"]
+    assert chat("MORE") == ["Page three, after treatment. Ask your care team.\n\nRelated:\n1. Side effects"]
+    assert chat("more") == [f"Nothing more on that. {MENU}"]
+
+
+def test_more_with_nothing_pending_says_so_and_shows_the_menu(chat):
+    assert chat("more") == [f"Nothing more on that. {MENU}"]
+    assert chat("1") == ["Interleukin therapy uses immune messengers. Ask your care team."]
+
+
+def test_a_new_question_drops_the_rest_of_a_long_answer(chat):
+    chat("what to expect")
+    assert chat("how much does it cost") == ["Costs vary. Ask the care team for an estimate."]
+    assert chat("more") == [f"Nothing more on that. {MENU}"]
+
+
+def test_thanks_closes_the_topic(chat):
+    chat("hello")
+    assert chat("thank you") == ["You are welcome."]
+    assert chat("2") == [f"That number is not on the list. {MENU}"]
+
+
+def test_a_greeting_mid_conversation_keeps_the_rest_of_the_state(chat, assistant):
+    chat("hindi")
+    state = assistant.store.load(PATIENT)
+    assistant.store.save(PATIENT, {**state, "handoff": "waiting"})
+    chat("hello")
+    state = assistant.store.load(PATIENT)
+    assert state["handoff"] == "waiting" and state["lang"] == "hi"
+
+
+# First contact
+
+def test_the_first_reply_carries_the_welcome_once(assistant):
+    assert say(assistant, "how much does it cost") == [f"{WELCOME}\n\nCosts vary. Ask the care team for an estimate."]
+    assert say(assistant, "how much does it cost") == ["Costs vary. Ask the care team for an estimate."]
+    assert assistant.store.notice(PATIENT) == "test-1"
+
+
+def test_a_changed_notice_is_shown_again(app, test_config, tmp_path):
+    say(app.extensions["assistant"], "hello")
+    edited = tmp_path / "knowledge.yaml"
+    edited.write_text(FIXTURE_KNOWLEDGE.read_text(encoding="utf-8").replace("notice_version: test-1", "notice_version: test-2"), encoding="utf-8")
+    assistant = create_app({**test_config, "KNOWLEDGE_PATH": str(edited)}).extensions["assistant"]
+    assert say(assistant, "how much does it cost")[0].startswith(WELCOME)
+    assert assistant.store.notice(PATIENT) == "test-2"
+
+
+def test_an_emergency_first_gets_only_the_emergency_reply(assistant):
+    assert say(assistant, "i cannot breathe") == ["Call 112 (emergency) or 108 (ambulance) now."]
+    # The welcome comes with the next thing the assistant says (here: the wait for a coordinator is cancelled).
+    assert say(assistant, "cancel")[0].startswith(WELCOME)
+
+
+def test_a_welcome_with_a_long_answer_is_paged_under_the_limit(app, test_config, tmp_path):
+    long_reply = "\n\n".join(f"Paragraph {n}: " + "the care team explains each step. " * 9 for n in range(1, 4))
+    text = FIXTURE_KNOWLEDGE.read_text(encoding="utf-8").replace(
+        "    reply: Costs vary. Ask the care team for an estimate.", "    reply: |\n" + _indent(long_reply, 6))
+    path = tmp_path / "knowledge.yaml"
+    path.write_text(text, encoding="utf-8")
+    assistant = create_app({**test_config, "KNOWLEDGE_PATH": str(path)}).extensions["assistant"]
+    first = say(assistant, "how much does it cost")[0]
+    second = say(assistant, "more")[0]
+    assert first.startswith(WELCOME) and first.endswith("Reply MORE (1/2)")
+    assert "Paragraph 1" in first and "Paragraph 3" in second
+    assert len(first) < 1000 and len(second) < 1000
+
+
+def test_follow_ups_that_do_not_fit_are_left_out_rather_than_splitting_the_answer(chat, test_config, tmp_path):
+    # 965 characters: fits alone, but not with the follow-up list after it.
+    long_reply = "Your care team explains the side effects. " * 23
+    text = FIXTURE_KNOWLEDGE.read_text(encoding="utf-8").replace(
+        "      en: Fever and chills are common. Ask your care team.", "      en: " + long_reply.strip(), 1)
+    path = tmp_path / "knowledge.yaml"
+    path.write_text(text, encoding="utf-8")
+    assistant = create_app({**test_config, "KNOWLEDGE_PATH": str(path)}).extensions["assistant"]
+    assert say(assistant, "what are the side effects") == [long_reply.strip()]
+    assert say(assistant, "more") == [f"Nothing more on that. {MENU}"]
+
+
+def _indent(text, spaces):
+    return "\n".join(" " * spaces + line if line else "" for line in text.splitlines()) + "\n"
+
+
+# Opt-out
+
+def test_stop_is_confirmed_once_then_silence_until_start(chat, assistant):
+    assert chat("STOP") == ["You will get no more messages. Write START to resume."]
+    assert chat("what are the side effects") == []
+    assert chat("stop") == []
+    assert chat("START") == ["Messages are on again."]
+    assert chat("what are the side effects") == [SIDE_EFFECTS]
+    # The silent question is still in the transcript for the care team.
+    assert "what are the side effects" in [m["text"] for m in assistant.store.transcript(PATIENT) if m["role"] == "patient"]
+
+
+def test_hinglish_opt_out_is_confirmed_in_hindi(chat, assistant):
+    assert chat("band karo") == ["अब आपको कोई मैसेज नहीं आएगा। फिर से शुरू करने के लिए START लिखें।"]
+    assert assistant.store.opted_out(PATIENT)
+    assert chat("side effect kya hai") == []
+
+
+def test_an_opt_out_in_a_sentence_also_stops_messages(chat, assistant):
+    assert chat("please stop sending me these messages") == ["You will get no more messages. Write START to resume."]
+    assert chat("how much does it cost") == []
+
+
+def test_an_emergency_while_opted_out_still_gets_the_emergency_reply(chat):
+    chat("unsubscribe")
+    assert chat("chest pain now") == ["Call 112 (emergency) or 108 (ambulance) now."]
+    assert chat("how much does it cost") == []
+
+
+def test_start_without_opting_out_shows_the_greeting(chat):
+    assert chat("start") == [GREETING]
+
+
+# Deleting data
+
+def test_delete_my_data_after_yes_erases_every_key_of_the_patient(chat, assistant):
+    chat("what are the side effects")
+    assert chat("delete my data") == ["Delete everything about you? Reply YES or NO."]
+    assert chat("yes") == ["Your data is deleted."]
+    store = assistant.store
+    assert [key for key in store.redis.scan_iter(f"{store.prefix}*") if PATIENT in key] == []
+    # A later message starts afresh, with the welcome.
+    assert say(assistant, "how much does it cost")[0].startswith(WELCOME)
+
+
+def test_no_keeps_the_data(chat, assistant):
+    chat("what are the side effects")
+    chat("delete my data")
+    assert chat("no") == ["Nothing was deleted."]
+    assert len(assistant.store.transcript(PATIENT)) == 6
+
+
+def test_another_question_instead_of_yes_deletes_nothing(chat, assistant):
+    chat("delete my data")
+    assert chat("how much does it cost") == ["Costs vary. Ask the care team for an estimate."]
+    chat("yes")
+    assert [m["text"] for m in assistant.store.transcript(PATIENT) if m["role"] == "patient"] == [
+        "delete my data", "how much does it cost", "yes"]
+
+
+# Hindi
+
+def test_a_hindi_conversation_with_a_switch_to_english(chat, assistant):
+    assert chat("side effect kya hai") == [
+        "बुखार और ठंड लगना आम है। अपनी केयर टीम से पूछें।\n\nRelated:\n1. Coping\n2. What to expect"]
+    assert chat("ENGLISH") == [f"English it is. {MENU}"]
+    # The choice is remembered: Hinglish no longer switches back.
+    assert chat("side effect kya hai") == [SIDE_EFFECTS]
+    assert chat("हिंदी") == ["अब हिंदी में। विषय:\n1. थेरेपी क्या है\n2. दुष्प्रभाव\n3. Costs\n4. Talk to a person"]
+    assert chat("2")[0].startswith("बुखार")
+
+
+def test_devanagari_gets_hindi_and_missing_translations_fall_back_to_english(chat):
+    assert chat("नमस्ते")[0].startswith("टेस्ट क्लिनिक में स्वागत है।\nविषय:\n1. थेरेपी क्या है")
+    assert chat("3") == ["Costs vary. Ask the care team for an estimate."]
+    assert chat("कुछ भी नहीं पता") == ["माफ़ कीजिए, मैं समझ नहीं पाया।"]
+
+
+def test_the_emergency_reply_in_hindi(chat):
+    chat("hindi")
+    assert chat("chest pain now") == ["अभी 112 (emergency) or 108 (ambulance) पर फ़ोन करें।"]
+
+
+def test_the_language_follows_the_patient_until_they_choose_one(chat):
+    chat("side effect kya hai")
+    # One word says nothing about the language: still Hindi.
+    assert chat("xyzzy") == ["माफ़ कीजिए, मैं समझ नहीं पाया।"]
+    assert chat("how much does it cost") == ["Costs vary. Ask the care team for an estimate."]
+
+
+# Media
+
+def test_a_voice_note_gets_the_media_reply(chat):
+    assert chat("", num_media=1, media_types=("audio/ogg",)) == ["I can read text only. Please type your question."]
+
+
+def test_a_sticker_or_document_gets_the_media_reply(chat):
+    assert chat("", num_media=1, media_types=("image/webp",)) == ["I can read text only. Please type your question."]
+    assert chat("", num_media=1, media_types=("application/pdf",)) == ["I can read text only. Please type your question."]
+
+
+def test_a_caption_is_answered_even_with_an_image(chat):
+    assert chat("what are the side effects", num_media=1, media_types=("image/jpeg",)) == [SIDE_EFFECTS]
+
+
+def test_a_location_gets_the_location_reply(chat):
+    assert chat("", latitude="28.6139", longitude="77.2090") == ["I cannot use locations. Please type your question."]
+
+
+def test_media_between_a_menu_and_a_number_keeps_the_menu(chat):
+    chat("hello")
+    chat("", num_media=1, media_types=("audio/ogg",))
+    assert chat("2") == [SIDE_EFFECTS]
+
+
+# Everything else
+
+def test_an_unknown_question_gets_the_fallback(chat):
+    assert chat("who won the cricket match yesterday") == [
         "Sorry, I did not understand. Reply MENU for topics or AGENT for a person."
     ]
 
 
-def test_the_emergency_reply_carries_the_configured_numbers(assistant):
-    assert say(assistant, "i cannot breathe") == ["Call 112 (emergency) or 108 (ambulance) now."]
+def test_the_emergency_reply_carries_the_configured_numbers(chat):
+    assert chat("i cannot breathe") == ["Call 112 (emergency) or 108 (ambulance) now."]
 
 
-def test_both_sides_go_to_the_transcript_with_the_intent(assistant):
-    say(assistant, "how much does it cost")
+def test_both_sides_go_to_the_transcript_with_the_intent(chat, assistant):
+    chat("how much does it cost")
     transcript = assistant.store.transcript(PATIENT)
     assert [(m["role"], m["text"]) for m in transcript] == [
         ("patient", "how much does it cost"),
@@ -57,7 +283,10 @@ def test_both_sides_go_to_the_transcript_with_the_intent(assistant):
     assert transcript[0]["intent"] == "costs"
 
 
-def test_a_caption_is_answered_even_with_an_image(assistant):
-    assert say(assistant, "what are the side effects", num_media=1, media_types=("image/jpeg",)) == [
-        "Fever and chills are common. Ask your care team."
-    ]
+def test_every_key_of_a_patient_expires_after_the_retention_time(chat, assistant):
+    chat("what are the side effects")
+    chat("stop")
+    store = assistant.store
+    keys = [key for key in store.redis.scan_iter(f"{store.prefix}*") if PATIENT in key]
+    assert {key.split(":")[2] for key in keys} == {"state", "transcript", "optout", "notice"}
+    assert all(0 < store.redis.ttl(key) <= store.retention_seconds for key in keys)

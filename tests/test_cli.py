@@ -7,13 +7,14 @@ import sys
 import uuid
 
 import pytest
+import redis
 
 from bot.config import ROOT
 from tests.conftest import FIXTURE_KNOWLEDGE
 
 
-def run(args, redis_url=None, stdin=None, prefix="test:cli:"):
-    env = {**os.environ, "KNOWLEDGE_PATH": str(FIXTURE_KNOWLEDGE)}
+def run(args, redis_url=None, stdin=None, prefix="test:cli:", **extra_env):
+    env = {**os.environ, "KNOWLEDGE_PATH": str(FIXTURE_KNOWLEDGE), **extra_env}
     if redis_url:
         env.update(REDIS_URL=redis_url, KEY_PREFIX=prefix)
     return subprocess.run([sys.executable, "-m", "bot", *args], cwd=ROOT, env=env, input=stdin,
@@ -99,3 +100,12 @@ def test_coordinator_add_refuses_a_short_password(redis_url):
     result = run(["coordinator", "add", "Ravi"], redis_url=redis_url, stdin="short\n", prefix=f"test:{uuid.uuid4().hex}:")
     assert result.returncode == 2
     assert "at least 10 characters" in result.stderr
+def test_chat_shows_choices_as_text_even_when_buttons_are_configured(redis_url, twilio_api):
+    templates = {"QUICK_REPLY_SIDS": "2=HX" + "2" * 32, "LIST_PICKER_SIDS": "4=HX" + "4" * 32,
+                 "TWILIO_ACCOUNT_SID": "AC" + "1" * 32, "TWILIO_AUTH_TOKEN": "token", "TWILIO_API_BASE_URL": twilio_api.url}
+    result = run(["chat", "--sender", "terminal:test-buttons"], redis_url=redis_url, stdin="hello\n", **templates)
+    client = redis.Redis.from_url(redis_url)
+    client.delete(*client.keys("test:cli:*:terminal:test-buttons") or ["none"])
+    assert result.returncode == 0, result.stderr
+    assert "Topics:\n1. About therapy" in result.stdout
+    assert twilio_api.messages == []

@@ -6,12 +6,21 @@ import time
 import pytest
 
 from bot import knowledge
-from bot.config import ROOT
+from bot.config import ROOT, Settings
 from bot.knowledge import REQUIRED_INTENTS, KnowledgeError, KnowledgeFile
+from bot.replies import Answer, Words, lay_out
 from intents import HANDLERS
 from tests.conftest import FIXTURE_KNOWLEDGE
 
 REAL = ROOT / "responses.yaml"
+# The topics and messages patients see most: each has a Hindi text.
+HINDI_INTENTS = ("greeting", "about_therapy", "side_effects", "manage_side_effects", "eligibility", "costs",
+                 "financial_assistance", "support_groups", "human_handoff", "emergency", "opt_out", "thanks_goodbye")
+HINDI_MESSAGES = ("fallback", "menu_header", "welcome", "media", "location", "opted_in", "menu", "language_set",
+                  "followups_header", "more_hint", "nothing_more", "unknown_choice", "forget_confirm", "forgotten")
+MEDICAL = ("about_therapy", "how_it_works", "benefits", "cancer_types", "side_effects", "manage_side_effects",
+           "comparison", "administration", "duration", "what_to_expect", "research", "eligibility", "nutrition",
+           "lifestyle")
 
 
 @pytest.fixture(scope="module")
@@ -28,21 +37,54 @@ def test_every_intent_has_at_least_ten_example_phrases(real):
     assert thin == {}
 
 
-def test_every_reply_fits_in_one_whatsapp_message(real):
-    assert all(len(i.reply) < 1000 for i in real.intents.values())
-    assert all(len(text) < 1000 for text in real.messages.values())
+def test_every_page_of_every_reply_fits_in_one_whatsapp_message(real):
+    pages = [page for i in real.intents.values() for texts in i.pages.values() for page in texts]
+    assert all(len(page) < 1000 for page in pages)
+    assert all(len(text) < 1000 for texts in real.messages.values() for text in texts.values())
 
 
-def test_medical_replies_point_to_the_care_team(real):
-    non_medical = {"greeting", "thanks_goodbye", "opt_out", "human_handoff", "emergency",
-                   "costs", "insurance", "financial_assistance", "support_groups"}
-    missing = [i.id for i in real.intents.values() if i.id not in non_medical and "care team" not in i.reply.lower()]
+@pytest.mark.parametrize("lang", ["en", "hi"])
+def test_what_goes_out_stays_under_1000_characters_even_with_the_welcome(real, lang):
+    """Each reply as sent (welcome in front, follow-ups or the MORE line after) in each language."""
+    state = {"lang": lang}
+    words = Words(real, Settings.from_env({}), state)
+    for intent in real.intents.values():
+        for welcome in (None, words.message("welcome")):
+            answer = Answer(intent.id, words.pages(intent.id), intent.followups)
+            sent = [lay_out(answer, words, state, welcome).as_text()]
+            while state.get("more"):
+                more = state.pop("more")
+                sent.append(lay_out(Answer(intent.id, more["pages"], intent.followups, more["shown"]), words, state).as_text())
+            assert all(len(text) < 1000 for text in sent), (intent.id, [len(text) for text in sent])
+
+
+def test_medical_replies_point_to_the_care_team_in_every_language(real):
+    care_team = {"en": "care team", "hi": "केयर टीम"}
+    missing = [(i, lang) for i in MEDICAL for lang, pages in real.intents[i].pages.items()
+               if care_team[lang] not in pages[-1].lower()]
     assert missing == []
 
 
-def test_the_greeting_shows_the_menu_and_the_emergency_reply_the_numbers(real):
-    assert "{menu}" in real.intents["greeting"].reply
-    assert "{emergency_numbers}" in real.intents["emergency"].reply
+def test_the_main_topics_and_messages_are_in_hindi(real):
+    assert [i for i in HINDI_INTENTS if "hi" not in real.intents[i].pages] == []
+    assert [m for m in HINDI_MESSAGES if "hi" not in real.messages[m]] == []
+    assert [i for i in real.menu if "hi" not in real.intents[i].titles] == []
+
+
+def test_the_greeting_shows_the_menu_and_the_emergency_reply_the_numbers_in_every_language(real):
+    assert all("{menu}" in pages[0] for pages in real.intents["greeting"].pages.values())
+    assert all("{emergency_numbers}" in pages[0] for pages in real.intents["emergency"].pages.values())
+
+
+def test_the_menu_fits_in_a_whatsapp_list(real):
+    assert len(real.menu) <= 10
+
+
+def test_the_words_patients_use_for_the_fixed_commands(real):
+    assert (real.command("STOP"), real.command("message mat bhejo"), real.command("मैसेज मत भेजो")) == ("stop",) * 3
+    assert (real.command("more"), real.command("Start"), real.command("DELETE MY DATA")) == ("more", "start", "forget")
+    assert (real.command("yes"), real.command("no"), real.command("हिंदी")) == ("yes", "no", "hindi")
+    assert real.command("how do I stop the fever") is None
 
 
 def test_every_handler_belongs_to_an_intent(real):
@@ -94,6 +136,59 @@ def test_an_intent_written_twice_is_named(tmp_path):
     assert "intents.costs: written twice" in broken(tmp_path, text)
 
 
+def test_replies_per_language_and_pages_are_read(tmp_path):
+    path = tmp_path / "responses.yaml"
+    path.write_text(fixture_text(), encoding="utf-8")
+    loaded = knowledge.load(path)
+    assert loaded.pages("side_effects", "hi") == ("बुखार और ठंड लगना आम है। अपनी केयर टीम से पूछें।",)
+    assert loaded.pages("costs", "hi") == ("Costs vary. Ask the care team for an estimate.",)
+    assert len(loaded.pages("what_to_expect")) == 3
+    assert loaded.message("fallback", "hi") == "माफ़ कीजिए, मैं समझ नहीं पाया।"
+    assert loaded.title("costs", "hi") == "Costs"
+
+
+def test_an_unknown_language_is_named_with_its_line(tmp_path):
+    text = fixture_text().replace("      hi: बुखार और", "      hn: बुखार और", 1)
+    line = text.splitlines().index("      hn: बुखार और ठंड लगना आम है। अपनी केयर टीम से पूछें।") + 1
+    assert f"responses.yaml:{line}: intents.side_effects.reply.hn: unknown language 'hn'; known: en, hi" in broken(tmp_path, text)
+
+
+def test_a_translation_without_english_is_refused(tmp_path):
+    text = fixture_text().replace("      en: Fever and chills are common. Ask your care team.\n", "", 1)
+    assert "intents.side_effects.reply: needs the English text under 'en'" in broken(tmp_path, text)
+
+
+def test_a_hindi_title_over_the_button_limit_is_named(tmp_path):
+    text = fixture_text().replace("      hi: दुष्प्रभाव", "      hi: दुष्प्रभाव और उनसे निपटने के तरीके", 1)
+    assert "intents.side_effects.title.hi: must be text of at most 20 characters" in broken(tmp_path, text)
+
+
+def test_a_page_over_the_limit_is_named(tmp_path):
+    text = fixture_text().replace("    - Page two, during treatment. Ask your care team.", "    - " + "y" * 1100, 1)
+    line = text.splitlines().index("    - " + "y" * 1100) + 1
+    assert f"responses.yaml:{line}: intents.what_to_expect.reply.1: is 1100 characters" in broken(tmp_path, text)
+
+
+def test_a_command_word_under_two_commands_is_named(tmp_path):
+    text = fixture_text().replace("  start: [start]", "  start: [start, more]", 1)
+    assert "commands.start.1: 'more' is also under 'more'; keep it in one" in broken(tmp_path, text)
+
+
+def test_yes_and_no_are_words_not_booleans(tmp_path):
+    text = fixture_text().replace('  no: ["no", nahi]', "  no: [no, nahi, off]", 1)
+    path = tmp_path / "responses.yaml"
+    path.write_text(text, encoding="utf-8")
+    loaded = knowledge.load(path)
+    assert (loaded.command("yes"), loaded.command("NO"), loaded.command("off")) == ("yes", "no", "no")
+
+
+def test_missing_commands_and_notice_version_are_named(tmp_path):
+    text = fixture_text().replace("notice_version: test-1\n", "", 1).replace("  forget: [delete my data, mera data delete karo]\n", "", 1)
+    message = broken(tmp_path, text)
+    assert "required command 'forget' is missing" in message
+    assert "notice_version: must name the version of messages.welcome" in message
+
+
 def test_an_edit_is_picked_up_and_a_broken_one_keeps_the_last_good(tmp_path, caplog):
     path = tmp_path / "responses.yaml"
     path.write_text(fixture_text(), encoding="utf-8")
@@ -123,14 +218,14 @@ def test_the_handoff_messages_carry_their_placeholders(real):
     assert all("{console}" in real.message(name) and "{number}" in real.message(name)
                for name in ("alert_new", "alert_urgent", "alert_again"))
     assert "CANCEL" in real.intents["human_handoff"].reply and "CANCEL" in real.message("handoff_waiting")
-    assert real.said("YES", "accept") and real.said("back to bot", "cancel_wait")
+    assert real.command("YES") == "yes" and real.command("back to bot") == "cancel"
     assert real.coordinator_replies and all(len(text) < 1000 for _, text in real.coordinator_replies)
 
 
-def test_keywords_and_canned_replies_are_checked(tmp_path):
-    text = fixture_text().replace('  accept: ["yes", haan]\n', "  acept: [yes]\n", 1)
+def test_commands_and_canned_replies_are_checked(tmp_path):
+    text = fixture_text().replace("  cancel: [cancel, back to bot]\n", "  cancle: [cancel]\n", 1)
     message = broken(tmp_path, text)
-    assert "keywords.acept: unknown field 'acept'; did you mean 'accept'?" in message
-    assert "keywords.accept: needs at least one example phrase" in message
+    assert "commands.cancle: unknown field 'cancle'; did you mean 'cancel'?" in message
+    assert "required command 'cancel' is missing" in message
     text = fixture_text().replace("- title: Call back\n  text: We will call you back today.\n", "- text: no title\n", 1)
     assert "coordinator_replies.1: needs a title" in broken(tmp_path, text)

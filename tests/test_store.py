@@ -27,8 +27,8 @@ def backend(redis_client):
 
 def test_state_round_trips(backend):
     assert backend.load("whatsapp:+911") == {}
-    backend.save("whatsapp:+911", {"menu": ["costs"], "misses": 1})
-    assert backend.load("whatsapp:+911") == {"menu": ["costs"], "misses": 1}
+    backend.save("whatsapp:+911", {"menu": ["costs"], "misses": 1, "more": {"pages": ["दुष्प्रभाव"]}})
+    assert backend.load("whatsapp:+911") == {"menu": ["costs"], "misses": 1, "more": {"pages": ["दुष्प्रभाव"]}}
     assert backend.load("whatsapp:+912") == {}
 
 
@@ -46,13 +46,41 @@ def test_everything_expires_after_the_retention_time(backend):
         assert 3500 < backend.redis.ttl(backend.key(kind, "whatsapp:+911")) <= 3600
 
 
-def test_forget_erases_the_sender_only(backend):
+def test_forget_erases_every_key_of_the_sender_only(backend):
     for sender in ("whatsapp:+911", "whatsapp:+912"):
         backend.save(sender, {"a": 1})
         backend.append(sender, "patient", "hi")
+        backend.opt_out(sender)
+        backend.record_notice(sender, "v1")
     backend.forget("whatsapp:+911")
-    assert backend.load("whatsapp:+911") == {} and backend.transcript("whatsapp:+911") == []
-    assert backend.load("whatsapp:+912") == {"a": 1}
+    assert backend.redis.keys(f"{backend.prefix}*whatsapp:+911") == []
+    assert backend.load("whatsapp:+912") == {"a": 1} and backend.opted_out("whatsapp:+912")
+    assert backend.notice("whatsapp:+912") == "v1"
+
+
+def test_opting_out_and_back_in(backend):
+    assert not backend.opted_out("whatsapp:+911")
+    backend.opt_out("whatsapp:+911")
+    assert backend.opted_out("whatsapp:+911") and not backend.opted_out("whatsapp:+912")
+    backend.opt_in("whatsapp:+911")
+    assert not backend.opted_out("whatsapp:+911")
+
+
+def test_the_notice_version_seen_is_recorded(backend):
+    assert backend.notice("whatsapp:+911") is None
+    backend.record_notice("whatsapp:+911", "2025-06-01")
+    assert backend.notice("whatsapp:+911") == "2025-06-01"
+
+
+def test_a_new_message_extends_the_retention_of_every_key(backend):
+    sender = "whatsapp:+911"
+    backend.opt_out(sender)
+    backend.record_notice(sender, "v1")
+    for kind in ("optout", "notice"):
+        backend.redis.expire(backend.key(kind, sender), 60)
+    backend.save(sender, {"a": 1})
+    for kind in ("state", "optout", "notice"):
+        assert 3500 < backend.redis.ttl(backend.key(kind, sender)) <= 3600
 
 
 def test_keys_carry_the_prefix(backend):

@@ -11,19 +11,75 @@ from bot import create_app
 from bot.config import ROOT, ConfigError
 from tests.conftest import AUTH_TOKEN, PATIENT, WhatsApp, replies_of
 
+WELCOME = "Notice: information, not medical advice. AGENT for a person, STOP to stop."
+MENU = "Topics:\n1. About therapy\n2. Side effects\n3. Costs\n4. Talk to a person"
+SIDE_EFFECTS = "Fever and chills are common. Ask your care team.\n\nRelated:\n1. Coping\n2. What to expect"
 
-def test_a_greeting_gets_the_welcome_and_the_menu(whatsapp):
-    replies = whatsapp.send("hello")
-    assert len(replies) == 1
-    assert "Welcome to the test clinic." in replies[0]
-    assert "1. " in replies[0] and "Side effects" in replies[0]
+
+def test_a_greeting_gets_the_notice_and_the_menu_in_one_message(whatsapp):
+    assert whatsapp.send("hello") == [f"{WELCOME}\n\nWelcome to the test clinic.\n{MENU}\nReply AGENT for a person."]
 
 
 def test_the_answer_is_twiml(whatsapp):
     response = whatsapp.post(whatsapp.form("what are the side effects"))
     assert response.status_code == 200
     assert response.mimetype == "text/xml"
-    assert replies_of(response) == ["Fever and chills are common. Ask your care team."]
+    assert replies_of(response) == [f"{WELCOME}\n\n{SIDE_EFFECTS}"]
+
+
+def test_a_number_after_the_menu_picks_that_topic(whatsapp):
+    whatsapp.send("hello")
+    assert whatsapp.send("2") == [SIDE_EFFECTS]
+    assert whatsapp.send("2") == ["Page one, before treatment. Ask your care team.\n\nReply MORE (1/3)"]
+    assert whatsapp.send("more") == ["Page two, during treatment. Ask your care team.\n\nReply MORE (2/3)"]
+    assert whatsapp.send("more") == ["Page three, after treatment. Ask your care team.\n\nRelated:\n1. Side effects"]
+
+
+def test_a_number_with_no_menu_shows_the_menu(whatsapp):
+    whatsapp.send("hello")
+    whatsapp.send("3")
+    assert whatsapp.send("7") == [f"That number is not on the list. {MENU}"]
+
+
+def test_stop_then_silence_then_start(whatsapp, store):
+    whatsapp.send("hello")
+    assert whatsapp.send("STOP") == ["You will get no more messages. Write START to resume."]
+    response = whatsapp.post(whatsapp.form("what are the side effects"))
+    assert response.status_code == 200 and b"<Response />" in response.data
+    assert whatsapp.send("chest pain now") == ["Call 112 (emergency) or 108 (ambulance) now."]
+    assert whatsapp.send("START") == ["Messages are on again."]
+    # The emergency put the chat in the coordinators' queue; the patient leaves it to ask the assistant again.
+    assert whatsapp.send("what are the side effects") == []
+    whatsapp.send("cancel")
+    assert whatsapp.send("what are the side effects") == [SIDE_EFFECTS]
+
+
+def test_a_hindi_conversation_switching_to_english(whatsapp):
+    assert whatsapp.send("side effect kya hai") == [
+        "सूचना: यह जानकारी है, डॉक्टर की सलाह नहीं।\n\n"
+        "बुखार और ठंड लगना आम है। अपनी केयर टीम से पूछें।\n\nRelated:\n1. Coping\n2. What to expect"]
+    assert whatsapp.send("English") == [f"English it is. {MENU}"]
+    assert whatsapp.send("2") == [SIDE_EFFECTS]
+
+
+def test_a_tapped_button_answers_its_topic(whatsapp):
+    whatsapp.send("hello")
+    assert whatsapp.send("Costs", ButtonPayload="costs", ButtonText="Costs") == ["Costs vary. Ask the care team for an estimate."]
+    # A list item comes back as ListId; an old message's button still means its topic.
+    assert whatsapp.send("Side effects", ListId="side_effects", ListTitle="Side effects") == [SIDE_EFFECTS]
+
+
+def test_a_location_gets_a_polite_reply(whatsapp):
+    whatsapp.send("hello")
+    assert whatsapp.send("", Latitude="19.0760", Longitude="72.8777", Address="Mumbai") == [
+        "I cannot use locations. Please type your question."]
+
+
+def test_delete_my_data_after_confirmation(whatsapp, store):
+    whatsapp.send("what are the side effects")
+    assert whatsapp.send("delete my data") == ["Delete everything about you? Reply YES or NO."]
+    assert whatsapp.send("YES") == ["Your data is deleted."]
+    assert store.transcript(PATIENT) == [] and store.load(PATIENT) == {} and store.notice(PATIENT) is None
 
 
 def test_a_form_without_sender_gets_an_empty_response(whatsapp, store):
@@ -98,7 +154,7 @@ def test_proxy_hops_trust_forwarded_headers(test_config):
 def test_unknown_fields_and_a_non_e164_sender_are_accepted(app, store):
     sender = WhatsApp(app.test_client(), sender="messenger:1234567890123")
     replies = sender.send("what are the side effects", SomeFieldTwilioAddsLater="x", ChannelMetadata="{}")
-    assert replies == ["Fever and chills are common. Ask your care team."]
+    assert replies == [f"{WELCOME}\n\n{SIDE_EFFECTS}"]
     assert [m["role"] for m in store.transcript("messenger:1234567890123")] == ["patient", "assistant"]
 
 
@@ -111,6 +167,7 @@ def test_odd_values_get_a_polite_reply_not_an_error(whatsapp):
 
 
 def test_a_voice_note_without_text_gets_the_media_reply(whatsapp):
+    whatsapp.send("hello")
     replies = whatsapp.send("", NumMedia="1", MediaContentType0="audio/ogg", MediaUrl0="https://api.twilio.com/x")
     assert replies == ["I can read text only. Please type your question."]
 
@@ -140,7 +197,13 @@ def test_an_internal_failure_gets_an_apology_not_a_500(app, whatsapp, store):
     assert replies_of(response) == ["Sorry, I cannot answer right now. In an emergency call 112 (emergency) or 108 (ambulance)."]
 
 
-def test_the_handoff_end_to_end_through_the_webhook(app, whatsapp, store, twilio_api):
+@pytest.fixture
+def returning(app, store):
+    """The patient has chatted before: the first-contact welcome is not part of the flow."""
+    store.record_notice(PATIENT, app.extensions["assistant"].knowledge_file.current().notice_version)
+
+
+def test_the_handoff_end_to_end_through_the_webhook(app, whatsapp, store, twilio_api, returning):
     """Ask for a person, wait in silence, meet the coordinator, go back to the assistant."""
     handoff, worker = app.extensions["assistant"].handoff, app.extensions["worker"]
     assert whatsapp.send("agent") == ["A coordinator will take over. Reply CANCEL to go back."]
@@ -243,13 +306,13 @@ def test_a_late_63016_report_holds_the_reply_for_the_patients_next_message(test_
     assert twilio_api.messages[-1]["Body"] == "Hello Asha"
 
 
-def test_after_an_automatic_return_or_a_close_the_assistant_answers_through_the_webhook(app, whatsapp, store):
+def test_after_an_automatic_return_or_a_close_the_assistant_answers_through_the_webhook(app, whatsapp, store, returning):
     handoff = app.extensions["assistant"].handoff
     whatsapp.send("agent")
     handoff.claim(PATIENT, "Priya")
     assert whatsapp.send("what are the side effects") == []
     handoff.sweep(time.time() + handoff.settings.HANDBACK_AFTER_MINUTES * 60 + 1)
-    assert whatsapp.send("what are the side effects") == ["Fever and chills are common. Ask your care team."]
+    assert whatsapp.send("what are the side effects") == [SIDE_EFFECTS]
     whatsapp.send("agent")
     handoff.claim(PATIENT, "Priya")
     handoff.hand_back(PATIENT, "Priya", outcome="answered", event="closed")
@@ -261,4 +324,4 @@ def test_outside_office_hours_the_webhook_says_when_to_expect_an_answer(test_con
 
     app = create_app({**test_config, "OFFICE_HOURS": closed_hours()})
     [reply] = WhatsApp(app.test_client()).send("agent")
-    assert reply.startswith("Coordinators reply from ") and reply.endswith(" IST. Reply CANCEL to go back.")
+    assert reply.startswith(WELCOME + "\n\nCoordinators reply from ") and reply.endswith(" IST. Reply CANCEL to go back.")

@@ -1,0 +1,123 @@
+"""How an answer goes out: wording in the patient's language, numbered choices, pages under the size limit."""
+
+import re
+from dataclasses import dataclass, field
+
+from bot.knowledge import MAX_REPLY
+
+MENU = "{menu}"
+# State a reply can leave for the next message: a numbered list, the rest of a long answer, a question.
+PENDING = ("choices", "more", "confirm")
+
+
+class Words:
+    """The knowledge file's wording in the conversation's current language, with the app's placeholders filled in."""
+
+    def __init__(self, knowledge, settings, state):
+        self.knowledge, self.settings, self.state = knowledge, settings, state
+
+    @property
+    def lang(self):
+        """The conversation's language now (a HINDI or ENGLISH command changes it mid-answer)."""
+        return self.state.get("lang", "en")
+
+    def render(self, text, **values):
+        """Fill {emergency_numbers} and the given values; {menu} stays for the layout to place."""
+        text = text.replace("{emergency_numbers}", self.settings.EMERGENCY_NUMBERS)
+        for name, value in values.items():
+            text = text.replace("{" + name + "}", str(value))
+        return text
+
+    def message(self, name, **values):
+        """A message from the knowledge file's `messages`."""
+        return self.render(self.knowledge.message(name, self.lang), **values)
+
+    def pages(self, intent_id):
+        """An intent's reply, page by page."""
+        return [self.render(page) for page in self.knowledge.pages(intent_id, self.lang)]
+
+    def choices(self, intent_ids):
+        """(intent id, title) pairs for a list the patient can pick from; ids an edit removed are left out."""
+        return tuple((i, self.knowledge.title(i, self.lang)) for i in intent_ids if i in self.knowledge.intents)
+
+
+@dataclass
+class Answer:
+    """What to say to one message: pages of text (none for silence) and the topics to offer after the last."""
+
+    intent: str | None
+    pages: list = field(default_factory=list)
+    followups: tuple = ()
+    # Pages of this answer already sent (MORE continues a long answer).
+    shown: int = 0
+    # The patient asked for everything about them to be erased, this exchange included.
+    erase: bool = False
+
+
+@dataclass(frozen=True)
+class Message:
+    """One WhatsApp message: its text, and the choices (intent id, title) it offers under a heading."""
+
+    body: str
+    choices: tuple = ()
+    heading: str = ""
+
+    def as_text(self):
+        """The message with its choices as a numbered list, where {menu} stands or else at the end."""
+        if not self.choices:
+            return self.body.replace(MENU, "").strip()
+        block = numbered(self.heading, self.choices)
+        if MENU in self.body:
+            return self.body.replace(MENU, block)
+        return f"{self.body}\n\n{block}"
+
+    def as_body(self):
+        """The message without its list, for when the choices go out as WhatsApp buttons."""
+        return re.sub(r"\n{3,}", "\n\n", self.body.replace(MENU, "")).strip()
+
+
+def numbered(heading, choices):
+    """A heading line and "1. Title" lines."""
+    return "\n".join([heading] + [f"{n}. {title}" for n, (_, title) in enumerate(choices, 1)])
+
+
+def lay_out(answer, words, state, welcome=None):
+    """The message to send now, the welcome in front; the rest of a long answer waits in state["more"]."""
+    menu = words.choices(words.knowledge.menu)
+    menu_block = len(numbered(words.message("menu_header"), menu))
+    # Room for the MORE line after a page; a page is cut only when it does not fit with that line.
+    hint = len(words.message("more_hint", page=99, pages=99)) + 2
+    pages = list(answer.pages)
+    if welcome:
+        pages[0] = f"{welcome}\n\n{pages[0]}"
+    chunks = [chunk for page in pages
+              for chunk in split(page, MAX_REPLY - 1 - hint - (menu_block if MENU in page else 0))]
+    first, rest = chunks[0], chunks[1:]
+    body = first
+    if rest:
+        page = answer.shown + 1
+        body += "\n\n" + words.message("more_hint", page=page, pages=page + len(rest))
+        state["more"] = {"intent": answer.intent, "pages": rest, "followups": list(answer.followups), "shown": page}
+    if MENU in first:
+        return Message(body, menu, words.message("menu_header"))
+    followups = Message(body, words.choices(answer.followups), words.message("followups_header"))
+    # Follow-ups are an offer: they come after the last page when they fit, never at the cost of a split.
+    if not rest and followups.choices and len(followups.as_text()) < MAX_REPLY:
+        return followups
+    return Message(body)
+
+
+def split(text, room):
+    """Cut a text into pieces of at most `room` characters, at a paragraph, line or word break."""
+    pieces, room = [], max(room, 1)
+    while len(text) > room:
+        for separator in ("\n\n", "\n", " "):
+            cut = text.rfind(separator, 0, room)
+            # A break in the first third would leave a stub of a page; look for a smaller break instead.
+            if cut > room // 3:
+                break
+        else:
+            cut = room
+        pieces.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
+    return pieces + [text]

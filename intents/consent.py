@@ -1,0 +1,11 @@
+"""What the patient agrees to receive: opting out of messages."""
+
+from bot.replies import PENDING
+
+
+def opt_out(turn):
+    """Stop every message to the patient until they write START; this confirmation is the last one."""
+    turn.store.opt_out(turn.inbound.sender)
+    for key in PENDING:
+        turn.state.pop(key, None)
+    return [turn.reply]
