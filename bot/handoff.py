@@ -6,6 +6,7 @@ import uuid
 
 from bot.knowledge import fill
 from bot.logs import mask
+from bot.outbound import OPTED_OUT_CODES
 from bot.replies import Words
 
 log = logging.getLogger(__name__)
@@ -155,6 +156,9 @@ class Handoff:
         if not ref or not status:
             return False
         code = form.get("ErrorCode", "")
+        if code in {str(c) for c in OPTED_OUT_CODES}:
+            # WhatsApp reports a block or an opt-out after accepting the message: send the patient nothing more.
+            self.store.opt_out(sender)
         if code == "63016" and self.store.chat(sender):
             # Accepted, then refused because the window had closed: hold it like any late reply.
             entry = next((e for e in self.store.transcript(sender) if e.get("ref") == ref and e["role"] == "coordinator"), None)

@@ -13,12 +13,12 @@ import time
 import uuid
 
 from bot.logs import mask
-from bot.outbound import SendError
+from bot.outbound import OPTED_OUT_CODES, SendError
 
 log = logging.getLogger(__name__)
 
 # Twilio refuses these for good: retrying would only repeat the refusal.
-FINAL_ERRORS = {21211, 21408, 21610, 21612, 21614, 63003, 63016, 63024}
+FINAL_ERRORS = {21211, 21408, 21610, 21612, 21614, 63003, 63014, 63016, 63024}
 
 # Hand out due jobs to one worker at a time by pushing their due time past a lease.
 _LEASE = """
@@ -139,6 +139,9 @@ class Worker:
             sent = self.outbound.send(job["to"], body=job.get("body"), content_sid=job.get("content_sid"),
                                       variables=job.get("variables"))
         except SendError as exc:
+            if exc.code in OPTED_OUT_CODES and job.get("chat"):
+                # The patient opted out or blocked the business: nothing more may go to them.
+                self.handoff.store.opt_out(job["chat"])
             if exc.code == 63016 and job.get("hold"):
                 # WhatsApp's 24-hour window closed: keep the text for the patient's next message.
                 self.jobs.done(job_id)

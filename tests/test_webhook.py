@@ -285,6 +285,31 @@ def test_a_forged_or_unknown_delivery_report_changes_nothing(app, whatsapp, stor
     assert "failed 30008" in store.deliveries(PATIENT).values()
 
 
+def test_a_coordinators_reply_refused_because_the_patient_opted_out_stops_all_messages(app, whatsapp, store, twilio_api):
+    handoff, worker = app.extensions["assistant"].handoff, app.extensions["worker"]
+    whatsapp.send("agent")
+    handoff.claim(PATIENT, "Priya")
+    worker.run_once()
+    twilio_api.refuse(21610, message="Attempt to send to unsubscribed recipient")
+    handoff.reply(PATIENT, "Priya", "Hello Asha")
+    worker.run_once()
+    assert store.opted_out(PATIENT)
+    handoff.hand_back(PATIENT, "Priya")
+    assert whatsapp.send("what are the side effects") == []
+
+
+def test_a_delivery_report_of_a_block_marks_the_patient_opted_out(app, whatsapp, store, twilio_api):
+    handoff, worker = app.extensions["assistant"].handoff, app.extensions["worker"]
+    whatsapp.send("agent")
+    handoff.claim(PATIENT, "Priya")
+    handoff.reply(PATIENT, "Priya", "Hello Asha")
+    worker.run_once()
+    sid = [m["sid"] for m in twilio_api.messages if m.get("Body") == "Hello Asha"][0]
+    report = {"MessageSid": sid, "MessageStatus": "undelivered", "ErrorCode": "63014", "To": PATIENT}
+    assert sign_status(whatsapp, report).status_code == 200
+    assert store.opted_out(PATIENT)
+
+
 def test_a_late_63016_report_holds_the_reply_for_the_patients_next_message(test_config, twilio_api):
     app = create_app({**test_config, "WINDOW_TEMPLATE_SID": "HX" + "c" * 32})
     whatsapp, store = WhatsApp(app.test_client()), app.extensions["assistant"].store
