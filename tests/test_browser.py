@@ -20,6 +20,8 @@ from tests.conftest import CLINIC_NUMBER, PATIENT, WhatsApp
 
 PASSWORD = "correct horse battery"
 ATTACK = "<img src=x onerror=alert(1)>"
+# The queue and the conversation poll every few seconds; on a busy two-core machine give them time.
+expect.set_options(timeout=15_000)
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 
