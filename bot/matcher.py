@@ -33,6 +33,8 @@ NEAR_COPY = 88.0
 OUTSIDE_BAR = 50.0
 # Examples a feature needs before its votes count half: fewer examples, less sure votes.
 EVIDENCE_PRIOR = 1.0
+# How much a pair of neighbouring words weighs against a single word: pairs are rarer, so noisier.
+PAIR_WEIGHT = 0.75
 # How much an unknown word weighs against a known one: a typical word of one intent weighs 1.
 UNKNOWN_WEIGHT = 1.0
 # The share of an unknown word's weight that counts as evidence for "outside the knowledge".
@@ -91,14 +93,18 @@ class Match:
 class _Reader:
     """Turns words into canonical words: synonyms, then spelling correction against every known word."""
 
-    def __init__(self, rules, texts):
+    def __init__(self, rules, texts, foreign=()):
         self.synonyms, self.phrases = {}, defaultdict(list)
+        # Words that say nothing may sit inside a phrase: "stay in the hospital" is "stay in hospital".
+        self.skippable = {self.base(w) for text in rules.ignore for w in surface(fold(text)) if not w.isdigit()}
         for word, variants in rules.synonyms.items():
             target = self.base(word)
             for variant in [word, *variants]:
-                words = tuple(surface(fold(variant)))
+                words = [self.base(w) for w in surface(fold(variant))]
+                inner = words[:1] + [w for w in words[1:] if w not in self.skippable]
+                words = tuple(inner if len(inner) > 1 else words)
                 if len(words) == 1:
-                    self.synonyms[self.base(words[0])] = target
+                    self.synonyms[words[0]] = target
                 elif words:
                     self.phrases[words[0]].append((words, target))
         for first in self.phrases:
@@ -109,8 +115,12 @@ class _Reader:
         seen.update(w for variants in rules.synonyms.values() for v in variants for w in surface(fold(v)))
         self.known = {word: self.canon(word) for word in seen}
         self.meanings = set(self.known.values())
-        # Most used first, so that a misspelling equally close to two words is read as the common one.
-        self.vocabulary = sorted((w for w in seen if len(w) >= 3 and not w.isdigit()), key=lambda w: (-seen[w], w))
+        # Most used first, so that a misspelling equally close to two words is read as the common one. Words
+        # only the out-of-scope examples use are left out: "watch" must not become "match" (cricket).
+        home = Counter(word for text in texts for word in surface(fold(text)))
+        home.subtract(word for text in foreign for word in surface(fold(text)))
+        correctable = [w for w in seen if len(w) >= 3 and not w.isdigit() and (home[w] > 0 or w not in home)]
+        self.vocabulary = sorted(correctable, key=lambda w: (-seen[w], w))
         self._cache = {}
 
     @staticmethod
@@ -124,17 +134,30 @@ class _Reader:
 
     def read(self, words):
         """Canonical words for a list of spelled words: phrase synonyms first, then word by word."""
+        bases = [self.base(word) for word in words]
         out, i = [], 0
         while i < len(words):
-            for phrase, target in self.phrases.get(words[i], ()):
-                if tuple(words[i:i + len(phrase)]) == phrase:
+            for phrase, target in self.phrases.get(bases[i], ()):
+                end = self._phrase_end(bases, i, phrase)
+                if end:
                     out.append(target)
-                    i += len(phrase)
+                    i = end
                     break
             else:
                 out.append(self.correct(words[i]))
                 i += 1
         return out
+
+    def _phrase_end(self, bases, start, phrase):
+        """Where the phrase ends when it starts at `start`, skipping words that say nothing; else None."""
+        at = start
+        for part in phrase:
+            while at > start and at < len(bases) and bases[at] != part and bases[at] in self.skippable:
+                at += 1
+            if at >= len(bases) or bases[at] != part:
+                return None
+            at += 1
+        return at
 
     def correct(self, word):
         """The canonical form of a word, corrected to the nearest known word when it is unknown."""
@@ -165,7 +188,7 @@ class Matcher:
         texts += [cue for cues in (rules.contrast, rules.set_aside_openers, rules.set_aside_closers,
                                    rules.emergency_general, rules.emergency_now) for cue in cues]
         texts += [part for sign in rules.emergency_signs for part in sign.replace(";", "|").split("|")]
-        self.reader = _Reader(rules, texts + list(rules.ignore))
+        self.reader = _Reader(rules, texts + list(rules.ignore), rules.out_of_scope)
         self.contrast = {spell(w) for cue in rules.contrast for w in surface(fold(cue))}
         self.openers = [tuple(surface(fold(cue))) for cue in rules.set_aside_openers]
         self.closers = [tuple(surface(fold(cue))) for cue in rules.set_aside_closers]
@@ -292,6 +315,8 @@ class Matcher:
                     at_home *= 1.0 - weight * UNKNOWN_VOTE
                 continue
             strength, votes = entry
+            if not single:
+                strength *= PAIR_WEIGHT
             total += weight * strength
             for intent, vote in votes:
                 if intent is not None:
@@ -313,7 +338,8 @@ class Matcher:
             return Match(EMERGENCY, 100.0, EMERGENCY)
         ranked = self.scores(text)
         outside = dict(ranked).get(None, 0.0)
-        ranked = [(intent, score) for intent, score in ranked if intent is not None]
+        # The emergency examples teach which words are alarming; only emergency() may raise the alarm.
+        ranked = [(intent, score) for intent, score in ranked if intent not in (None, EMERGENCY)]
         if not ranked:
             return Match(None, 0.0)
         candidate, score = ranked[0]
