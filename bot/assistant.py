@@ -81,6 +81,11 @@ class Assistant:
             return intent, self._run(intent, inbound, state, knowledge)
 
         match = knowledge.matcher.match(body)
+        # Two topics nearly tied (or a harmful-if-wrong topic not clearly ahead): ask, a digit then picks one.
+        options = match.options(self.settings.CLARIFY_MARGIN)
+        if options:
+            state["choices"] = list(options)
+            return None, [self.render(knowledge.message("clarify"), knowledge, options)]
         if match.intent is None:
             return None, [self.render(knowledge.message("fallback"), knowledge)]
         return match.intent, self._run(match.intent, inbound, state, knowledge)
@@ -99,19 +104,23 @@ class Assistant:
         knowledge = self.knowledge_file.current()
         return self.render(knowledge.message("unavailable"), knowledge)
 
-    def render(self, text, knowledge):
+    def render(self, text, knowledge, options=()):
         """Fill the placeholders the knowledge file may use."""
         return (
             text.replace("{emergency_numbers}", self.settings.EMERGENCY_NUMBERS)
             .replace("{menu}", menu_text(knowledge))
+            .replace("{options}", numbered(knowledge, options))
         )
 
 
 def menu_text(knowledge):
     """The numbered topic list."""
-    lines = [knowledge.message("menu_header")]
-    lines += [f"{n}. {knowledge.intents[i].title}" for n, i in enumerate(knowledge.menu, 1)]
-    return "\n".join(lines)
+    return knowledge.message("menu_header") + "\n" + numbered(knowledge, knowledge.menu)
+
+
+def numbered(knowledge, intent_ids):
+    """The intents' titles as a numbered list, in the order a digit picks them."""
+    return "\n".join(f"{n}. {knowledge.intents[i].title}" for n, i in enumerate(intent_ids, 1))
 
 
 def _is_choice(body):

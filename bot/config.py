@@ -34,6 +34,7 @@ class Settings:
     KNOWLEDGE_PATH: str = _setting(str(ROOT / "responses.yaml"), "The knowledge file: intents, phrases and every reply.")
     TRANSCRIPT_LIMIT: int = _setting(200, "Messages kept per conversation; older ones are dropped.")
     RETENTION_DAYS: int = _setting(90, "Days a conversation's state and transcript are kept after its last message.")
+    CLARIFY_MARGIN: int = _setting(8, "Points (0-100) the best topic must lead the next one by to be answered; closer than that, the assistant asks which of the two was meant.")
     EMERGENCY_NUMBERS: str = _setting("112 (emergency) or 108 (ambulance)", "Numbers given in the emergency reply.")
     LOG_LEVEL: str = _setting("INFO", "Python log level.")
 

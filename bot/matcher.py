@@ -39,15 +39,15 @@ PAIR_WEIGHT = 0.75
 UNKNOWN_WEIGHT = 1.0
 # The share of an unknown word's weight that counts as evidence for "outside the knowledge".
 UNKNOWN_VOTE = 0.3
-# In a message of several sentences, the weight of the story around the question.
-STORY_WEIGHT = 0.35
+# In a message of several sentences, the weight of the whole story around the question, shared by its sentences.
+STORY_WEIGHT = 0.5
 # The weight of what comes before "but" (and its synonyms in responses.yaml).
 BEFORE_CONTRAST = 0.5
 # Emergency sign parts must lie within this many words of each other.
 SIGN_WINDOW = 7
 # Spelling correction: an unknown word of at least 4 letters is read as the known word it is one edit
-# away from (a wrong, missing, extra or swapped letter); two edits from 7 letters, three from 11.
-SPELLING_EDITS = ((11, 3), (7, 2), (4, 1))
+# away from (a wrong, missing, extra or swapped letter); two edits from 9 letters, three from 13.
+SPELLING_EDITS = ((13, 3), (9, 2), (4, 1))
 _CACHE_LIMIT = 50_000  # patients can invent words without end
 _CLAUSE = re.compile(r"[,;:]")
 
@@ -192,8 +192,9 @@ class Matcher:
         self.contrast = {spell(w) for cue in rules.contrast for w in surface(fold(cue))}
         self.openers = [tuple(surface(fold(cue))) for cue in rules.set_aside_openers]
         self.closers = [tuple(surface(fold(cue))) for cue in rules.set_aside_closers]
-        self.general = [tuple(self.reader.read(surface(fold(cue)))) for cue in rules.emergency_general]
-        self.now = [tuple(self.reader.read(surface(fold(cue)))) for cue in rules.emergency_now]
+        # Cues are compared as written (only spelling and endings folded): "reaction" is not "side effect" here.
+        self.general = [tuple(map(self.reader.base, surface(fold(cue)))) for cue in rules.emergency_general]
+        self.now = [tuple(map(self.reader.base, surface(fold(cue)))) for cue in rules.emergency_now]
         self.signs = [
             [[tuple(self.reader.read(surface(fold(alt)))) for alt in part.split("|") if alt.strip()]
              for part in sign.split(";")]
@@ -223,10 +224,10 @@ class Matcher:
             share = {intent: n / sizes[intent] for intent, n in per_intent.items()}
             total = sum(share.values())
             entropy = -sum(s / total * math.log(s / total) for s in share.values())
-            weight = 1.0 - entropy / spread
             # A feature seen in one example is half sure of its intents; seen in ten, nearly sure.
             seen = sum(per_intent.values())
             sure = seen / (seen + EVIDENCE_PRIOR)
+            weight = 1.0 - entropy / spread
             self.votes[feature] = (weight, tuple((i, sure * s / total) for i, s in share.items()))
 
     def _features(self, words):
@@ -235,14 +236,15 @@ class Matcher:
         return dict.fromkeys(words + [f"{a} {b}" for a, b in zip(words, words[1:])])
 
     def _parts(self, text):
-        """(weight, spelled words) for each part of the text: the question counts most, set-aside parts nothing."""
+        """[weight, spelled words, in the question] for each part: the question counts most, set-aside parts nothing."""
         found = sentences(fold(text))
         asked = [question for _, question in found]
         if len(found) > 1 and not any(asked):
             asked[-1] = True  # without a question mark the question is usually last
         parts = []
         for (sentence, _), question in zip(found, asked):
-            weight = 1.0 if question or len(found) == 1 else STORY_WEIGHT
+            question = question or len(found) == 1
+            weight = 1.0 if question else STORY_WEIGHT / (len(found) - sum(asked))
             first = len(parts)
             for chunk in _CLAUSE.split(sentence):
                 piece = []
@@ -251,14 +253,14 @@ class Matcher:
                         piece.append(word)
                         continue
                     if piece:
-                        parts.append([weight, piece])
+                        parts.append([weight, piece, question])
                         piece = []
                     for part in parts[first:]:  # "..., but" turns the weight to what follows
                         part[0] *= BEFORE_CONTRAST
                     first = len(parts)
                 if piece:
-                    parts.append([weight, piece])
-        aside = [self._set_aside(words) for _, words in parts]
+                    parts.append([weight, piece, question])
+        aside = [self._set_aside(words) for _, words, _ in parts]
         if not all(aside):
             for part, drop in zip(parts, aside):
                 part[0] *= not drop
@@ -281,9 +283,10 @@ class Matcher:
         canonical = self.reader.read(words)
         if not any(self._sign(canonical, sign) for sign in self.signs):
             return False
-        # "Does it cause breathing trouble?" asks in general; "he can't breathe" is happening now.
-        general = any(_find(canonical, cue) for cue in self.general)
-        return not general or any(_find(canonical, cue) for cue in self.now)
+        # "Does it cause breathing trouble?" asks in general; "he has trouble breathing" is happening now.
+        bases = [self.reader.base(word) for word in words]
+        general = any(_find(bases, cue) for cue in self.general)
+        return not general or any(_find(bases, cue) for cue in self.now)
 
     @staticmethod
     def _sign(words, sign):
@@ -298,8 +301,24 @@ class Matcher:
 
     def scores(self, text):
         """Every intent's score (0-100) for the text, best first; None stands for "outside the knowledge"."""
+        parts = self._parts(text)
+        scores = self._weigh(parts)
+        # A long message is also judged by its question alone, so that its story cannot drown it out.
+        question = [part for part in parts if part[2]]
+        if len(question) < len(parts):
+            for intent, score in self._weigh(question).items():
+                if intent is not None:
+                    scores[intent] = max(score, scores.get(intent, 0.0))
+        copy = process.extractOne(" ".join(surface(fold(text))), self.copies, scorer=fuzz.ratio, score_cutoff=NEAR_COPY)
+        if copy:
+            owner = self.copy_owners[copy[2]]
+            scores[owner] = max(scores.get(owner, 0.0), copy[1])
+        return sorted(scores.items(), key=lambda item: -item[1])
+
+    def _weigh(self, parts):
+        """Each intent's share (0-100) of the evidence in the weighted parts, and None's: how foreign they are."""
         weights = {}
-        for weight, words in self._parts(text):
+        for weight, words, _ in parts:
             for feature in self._features(self.reader.read(words)):
                 weights[feature] = max(weight, weights.get(feature, 0.0))
         # Topic evidence is shared out among the intents; a message is about something else as soon as one
@@ -325,12 +344,7 @@ class Matcher:
                     at_home *= 1.0 - weight * vote
         scores = {intent: 100.0 * e / total for intent, e in evidence.items()} if total else {}
         scores[None] = 100.0 * (1.0 - at_home)
-        joined = " ".join(surface(fold(text)))
-        copy = process.extractOne(joined, self.copies, scorer=fuzz.ratio, score_cutoff=NEAR_COPY)
-        if copy:
-            owner = self.copy_owners[copy[2]]
-            scores[owner] = max(scores.get(owner, 0.0), copy[1])
-        return sorted(scores.items(), key=lambda item: -item[1])
+        return scores
 
     def match(self, text):
         """The best intent for `text`, with its score and the runner-up's."""

@@ -61,3 +61,19 @@ def test_a_caption_is_answered_even_with_an_image(assistant):
     assert say(assistant, "what are the side effects", num_media=1, media_types=("image/jpeg",)) == [
         "Fever and chills are common. Ask your care team."
     ]
+
+
+def test_two_close_topics_are_offered_and_a_number_picks_one(assistant):
+    assert say(assistant, "side effect of fever after dose") == [
+        "Did you mean:\n1. Manage side effects\n2. Side effects"]
+    assert say(assistant, "2") == ["Fever and chills are common. Ask your care team."]
+
+
+def test_the_offer_is_answered_once(assistant):
+    say(assistant, "side effect of fever after dose")
+    say(assistant, "1")
+    assert "Topics:\n1. " in say(assistant, "1")[0]
+
+
+def test_a_clear_question_is_answered_without_asking(assistant):
+    assert say(assistant, "what are the side effects") == ["Fever and chills are common. Ask your care team."]

@@ -115,3 +115,46 @@ def bump(path):
     """Make sure the modification time moves even on coarse file systems."""
     stamp = time.time() + 5
     os.utime(path, (stamp, stamp))
+
+
+def with_matching(section):
+    return fixture_text() + "matching:\n" + section
+
+
+def test_matching_rules_are_optional_and_loaded(tmp_path):
+    path = tmp_path / "responses.yaml"
+    path.write_text(with_matching("  synonyms:\n    costs: [kharcha, paisa]\n  strict:\n    eligibility: 20\n"))
+    loaded = knowledge.load(path)
+    assert loaded.matcher.match("kharcha").intent == "costs"
+    assert loaded.matcher.rules.strict == {"eligibility": 20.0}
+
+
+def test_a_word_listed_under_two_synonyms_is_named(tmp_path):
+    message = broken(tmp_path, with_matching("  synonyms:\n    cost: [kharcha]\n    money: [paise, kharchaa]\n"))
+    assert "matching.synonyms.money: 'kharchaa' reads as 'cost' too" in message
+
+
+def test_an_ignored_word_that_carries_a_meaning_is_named(tmp_path):
+    text = with_matching("  synonyms:\n    hello: [hi, namaste]\n  ignore: [the, hi]\n")
+    line = text.splitlines().index("  ignore: [the, hi]") + 1
+    assert f"responses.yaml:{line}: matching.ignore.1: 'hi' is ignored but also read as 'hello'" in broken(tmp_path, text)
+
+
+def test_a_strict_topic_that_does_not_exist_is_named(tmp_path):
+    message = broken(tmp_path, with_matching("  strict:\n    eligibilty: 15\n"))
+    assert "matching.strict.eligibilty: intent 'eligibilty' does not exist (did you mean 'eligibility'?)" in message
+
+
+def test_yes_and_no_need_quotes(tmp_path):
+    message = broken(tmp_path, with_matching("  ignore: [the, no]\n"))
+    assert "matching.ignore.1: YAML reads yes/no/on/off as true/false: put the word in quotes" in message
+
+
+def test_an_emergency_sign_with_an_empty_part_is_named(tmp_path):
+    message = broken(tmp_path, with_matching('  emergency_signs:\n    - "chest ; "\n'))
+    assert "matching.emergency_signs.0: each ;-separated part needs at least one word" in message
+
+
+def test_an_unknown_matching_field_is_named(tmp_path):
+    message = broken(tmp_path, with_matching("  synonym:\n    cost: [kharcha]\n"))
+    assert "matching.synonym: unknown field 'synonym'; did you mean 'synonyms'?" in message
