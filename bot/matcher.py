@@ -1,16 +1,17 @@
 """Patient text -> the intent it asks about: emergencies first, then the weight of the evidence for each intent.
 
 How a message is read (everything is built once per knowledge load; nothing per request that could be):
-1. Spelling (bot.words): Devanagari in Latin letters, doubled letters and English endings folded away,
-   then the synonyms of responses.yaml ("bukhar" and "temperature" are "fever"), then any word still
+1. Words (bot.words, bot.reader): Devanagari in Latin letters, doubled letters and English endings folded
+   away, the synonyms of responses.yaml ("bukhar" and "temperature" are "fever"), then any word still
    unknown corrected to the nearest known word with rapidfuzz ("insurense" -> "insurance").
 2. Parts: sentences and comma-separated parts. In a long message the question weighs more than the
    story around it; a part the patient sets aside ("not the side effects, ...") counts for nothing.
 3. Evidence: every word and word pair of the example phrases votes for the intents whose phrases use it,
    in proportion to how typical it is of each, and weighs as much as it tells the intents apart. A
-   message's score for an intent is the share of its evidence that points there; words the knowledge
-   has never seen dilute every score, which is how questions about other things fall below the bar.
-4. Near copies of an example phrase score by their rapidfuzz similarity.
+   message's score for an intent is the share of its evidence that points there.
+4. Outside the knowledge: words that only the out-of-scope examples use (another disease, a drug, the
+   weather), and to a lesser degree words never seen at all, make a message foreign; one clearly
+   foreign word is enough, so they combine by noisy-or.
 """
 
 import math
@@ -20,15 +21,13 @@ from dataclasses import dataclass, field
 from itertools import product
 
 from rapidfuzz import fuzz, process
-from rapidfuzz.distance import DamerauLevenshtein
 
-from bot.words import fold, sentences, spell, stem, surface
+from bot.reader import Reader, words_of
+from bot.words import fold, sentences, surface
 
 EMERGENCY = "emergency"
 # Intents scoring below this (0-100) are not answered.
 THRESHOLD = 20.0
-# A near copy of an example phrase (rapidfuzz ratio at least this) is that phrase's intent.
-NEAR_COPY = 88.0
 # A message this likely (0-100) to be about something else gets the fallback.
 OUTSIDE_BAR = 50.0
 # Examples a feature needs before its votes count half: fewer examples, less sure votes.
@@ -45,10 +44,8 @@ STORY_WEIGHT = 0.5
 BEFORE_CONTRAST = 0.5
 # Emergency sign parts must lie within this many words of each other.
 SIGN_WINDOW = 7
-# Spelling correction: an unknown word of at least 4 letters is read as the known word it is one edit
-# away from (a wrong, missing, extra or swapped letter); two edits from 9 letters, three from 13.
-SPELLING_EDITS = ((13, 3), (9, 2), (4, 1))
-_CACHE_LIMIT = 50_000  # patients can invent words without end
+# A near copy (rapidfuzz ratio at least this) of an emergency example phrase is an emergency.
+NEAR_COPY = 88.0
 _CLAUSE = re.compile(r"[,;:]")
 
 
@@ -90,133 +87,73 @@ class Match:
         return (self.intent, self.runner_up) if self.margin < max(margin, self.caution) else ()
 
 
-class _Reader:
-    """Turns words into canonical words: synonyms, then spelling correction against every known word."""
+class _Cues:
+    """Short phrases looked up by their first word; compared as written, only spelling and endings folded."""
 
-    def __init__(self, rules, texts, foreign=()):
-        self.synonyms, self.phrases = {}, defaultdict(list)
-        # Words that say nothing may sit inside a phrase: "stay in the hospital" is "stay in hospital".
-        self.skippable = {self.base(w) for text in rules.ignore for w in surface(fold(text)) if not w.isdigit()}
-        for word, variants in rules.synonyms.items():
-            target = self.base(word)
-            for variant in [word, *variants]:
-                words = [self.base(w) for w in surface(fold(variant))]
-                inner = words[:1] + [w for w in words[1:] if w not in self.skippable]
-                words = tuple(inner if len(inner) > 1 else words)
-                if len(words) == 1:
-                    self.synonyms[words[0]] = target
-                elif words:
-                    self.phrases[words[0]].append((words, target))
-        for first in self.phrases:
-            self.phrases[first].sort(key=lambda entry: -len(entry[0]))
-        self.ignore = {self.canon(word) for text in rules.ignore for word in surface(fold(text))}
-        seen = Counter(word for text in texts for word in surface(fold(text)))
-        seen.update(word for text in rules.synonyms for word in surface(fold(text)))
-        seen.update(w for variants in rules.synonyms.values() for v in variants for w in surface(fold(v)))
-        self.known = {word: self.canon(word) for word in seen}
-        self.meanings = set(self.known.values())
-        # Most used first, so that a misspelling equally close to two words is read as the common one. Words
-        # only the out-of-scope examples use are left out: "watch" must not become "match" (cricket).
-        home = Counter(word for text in texts for word in surface(fold(text)))
-        home.subtract(word for text in foreign for word in surface(fold(text)))
-        correctable = [w for w in seen if len(w) >= 3 and not w.isdigit() and (home[w] > 0 or w not in home)]
-        self.vocabulary = sorted(correctable, key=lambda w: (-seen[w], w))
-        self._cache = {}
+    def __init__(self, cues, reader):
+        self.by_first = defaultdict(list)
+        for cue in cues:
+            words = tuple(reader.base(w) for w in words_of(cue))
+            if words:
+                self.by_first[words[0]].append(words)
 
-    @staticmethod
-    def base(word):
-        return stem(spell(word))
+    def found(self, bases):
+        """True when any cue appears in the list of word bases."""
+        return any(tuple(bases[i:i + len(cue)]) == cue
+                   for i, first in enumerate(bases) for cue in self.by_first.get(first, ()))
 
-    def canon(self, word):
-        """The canonical form of one spelled word, before any spelling correction."""
-        base = self.base(word)
-        return self.synonyms.get(base, base)
+    def opens(self, bases):
+        return any(tuple(bases[:len(cue)]) == cue for cue in self.by_first.get(bases[0], ())) if bases else False
 
-    def read(self, words):
-        """Canonical words for a list of spelled words: phrase synonyms first, then word by word."""
-        bases = [self.base(word) for word in words]
-        out, i = [], 0
-        while i < len(words):
-            for phrase, target in self.phrases.get(bases[i], ()):
-                end = self._phrase_end(bases, i, phrase)
-                if end:
-                    out.append(target)
-                    i = end
-                    break
-            else:
-                out.append(self.correct(words[i]))
-                i += 1
-        return out
-
-    def _phrase_end(self, bases, start, phrase):
-        """Where the phrase ends when it starts at `start`, skipping words that say nothing; else None."""
-        at = start
-        for part in phrase:
-            while at > start and at < len(bases) and bases[at] != part and bases[at] in self.skippable:
-                at += 1
-            if at >= len(bases) or bases[at] != part:
-                return None
-            at += 1
-        return at
-
-    def correct(self, word):
-        """The canonical form of a word, corrected to the nearest known word when it is unknown."""
-        if word in self.known:
-            return self.known[word]
-        if word in self._cache:
-            return self._cache[word]
-        found = self.canon(word)
-        edits = next((n for length, n in SPELLING_EDITS if len(word) >= length), 0)
-        # "says" is "say", a known word: only a word unknown even without its ending is misspelt.
-        if edits and not word.isdigit() and found not in self.meanings:
-            best = process.extractOne(word, self.vocabulary, scorer=DamerauLevenshtein.distance, score_cutoff=edits)
-            if best:
-                found = self.known[best[0]]
-        if len(self._cache) < _CACHE_LIMIT:
-            self._cache[word] = found
-        return found
+    def closes(self, bases):
+        return any(len(cue) <= len(bases) and tuple(bases[-len(cue):]) == cue
+                   for cues in self.by_first.values() for cue in cues)
 
 
 class Matcher:
     """Scores a text against every intent's example phrases; emergencies are recognised first."""
 
     def __init__(self, phrases_by_intent, rules=None, threshold=THRESHOLD):
-        self.rules = rules or Rules()
+        self.rules = rules = rules or Rules()
         self.threshold = threshold
-        rules = self.rules
+        cues = (rules.contrast, rules.set_aside_openers, rules.set_aside_closers, rules.emergency_general,
+                rules.emergency_now)
         texts = [p for phrases in phrases_by_intent.values() for p in phrases] + list(rules.out_of_scope)
-        texts += [cue for cues in (rules.contrast, rules.set_aside_openers, rules.set_aside_closers,
-                                   rules.emergency_general, rules.emergency_now) for cue in cues]
-        texts += [part for sign in rules.emergency_signs for part in sign.replace(";", "|").split("|")]
-        self.reader = _Reader(rules, texts + list(rules.ignore), rules.out_of_scope)
-        self.contrast = {spell(w) for cue in rules.contrast for w in surface(fold(cue))}
-        self.openers = [tuple(surface(fold(cue))) for cue in rules.set_aside_openers]
-        self.closers = [tuple(surface(fold(cue))) for cue in rules.set_aside_closers]
-        # Cues are compared as written (only spelling and endings folded): "reaction" is not "side effect" here.
-        self.general = [tuple(map(self.reader.base, surface(fold(cue)))) for cue in rules.emergency_general]
-        self.now = [tuple(map(self.reader.base, surface(fold(cue)))) for cue in rules.emergency_now]
-        self.signs = [
-            [[tuple(self.reader.read(surface(fold(alt)))) for alt in part.split("|") if alt.strip()]
-             for part in sign.split(";")]
-            for sign in rules.emergency_signs
-        ]
-        self.intents = list(phrases_by_intent)
+        texts += [cue for group in cues for cue in group]
+        texts += [alt for sign in rules.emergency_signs for alt in re.split(r"[;|]", sign)]
+        self.reader = Reader(rules.synonyms, rules.ignore, texts, rules.out_of_scope)
+        self.contrast = {self.reader.base(w) for cue in rules.contrast for w in words_of(cue)}
+        self.openers = _Cues(rules.set_aside_openers, self.reader)
+        self.closers = _Cues(rules.set_aside_closers, self.reader)
+        self.general = _Cues(rules.emergency_general, self.reader)
+        self.now = _Cues(rules.emergency_now, self.reader)
+        self._index_signs(rules.emergency_signs)
+        self.emergency_phrases = [" ".join(words_of(p)) for p in phrases_by_intent.get(EMERGENCY, ())]
         self._train({**phrases_by_intent, None: list(rules.out_of_scope)})
-        self.emergency_phrases = [" ".join(surface(fold(p))) for p in phrases_by_intent.get(EMERGENCY, ())]
+
+    def _index_signs(self, signs):
+        """Each sign's parts, indexed by the first canonical word of each of their alternatives."""
+        self.sign_parts = []  # sign -> number of parts
+        self.sign_starts = defaultdict(list)  # first word -> [(sign, part, alternative)]
+        for s, sign in enumerate(signs):
+            parts = [part for part in sign.split(";") if part.strip()]
+            self.sign_parts.append(len(parts))
+            for p, part in enumerate(parts):
+                for alternative in part.split("|"):
+                    words = tuple(self.reader.read(words_of(alternative)))
+                    if words:
+                        self.sign_starts[words[0]].append((s, p, words))
 
     def _train(self, phrases_by_intent):
         """Each feature's votes for the intents and its weight (how well it tells them apart)."""
-        counts, sizes, self.copies, self.copy_owners = defaultdict(Counter), Counter(), [], []
+        counts, sizes = defaultdict(Counter), Counter()
         for intent, phrases in phrases_by_intent.items():
             for phrase in phrases:
-                words = surface(fold(phrase))
-                if not words:
-                    continue
-                sizes[intent] += 1
-                for feature in self._features(self.reader.read(words)):
-                    counts[feature][intent] += 1
-                self.copies.append(" ".join(words))
-                self.copy_owners.append(intent)
+                words = words_of(phrase)
+                if words:
+                    sizes[intent] += 1
+                    for feature in self._features(self.reader.read(words)):
+                        counts[feature][intent] += 1
         spread = math.log(max(2, len(sizes)))
         self.votes = {}
         for feature, per_intent in counts.items():
@@ -235,9 +172,38 @@ class Matcher:
         words = [w for w in words if w not in self.reader.ignore]
         return dict.fromkeys(words + [f"{a} {b}" for a, b in zip(words, words[1:])])
 
-    def _parts(self, text):
+    def emergency(self, text):
+        """True when the text describes severe symptoms happening now; cheap enough to check on every message."""
+        return self._emergency(surface(fold(text)))
+
+    def _emergency(self, words):
+        if not words:
+            return False
+        if self.emergency_phrases and process.extractOne(
+                " ".join(words), self.emergency_phrases, scorer=fuzz.ratio, score_cutoff=NEAR_COPY):
+            return True
+        if not self._sign(self.reader.read(words)):
+            return False
+        # "Does it cause breathing trouble?" asks in general; "he has trouble breathing" is happening now.
+        bases = [self.reader.base(word) for word in words]
+        return not self.general.found(bases) or self.now.found(bases)
+
+    def _sign(self, words):
+        """True when every part of some sign appears in the canonical words, all within SIGN_WINDOW words."""
+        places = defaultdict(list)  # (sign, part) -> positions
+        for i, word in enumerate(words):
+            for s, p, alternative in self.sign_starts.get(word, ()):
+                if tuple(words[i:i + len(alternative)]) == alternative:
+                    places[s, p].append(i)
+        for s in {s for s, _ in places}:
+            found = [places.get((s, p)) for p in range(self.sign_parts[s])]
+            if all(found) and any(max(c) - min(c) <= SIGN_WINDOW for c in product(*found)):
+                return True
+        return False
+
+    def _parts(self, folded):
         """[weight, spelled words, in the question] for each part: the question counts most, set-aside parts nothing."""
-        found = sentences(fold(text))
+        found = sentences(folded)
         asked = [question for _, question in found]
         if len(found) > 1 and not any(asked):
             asked[-1] = True  # without a question mark the question is usually last
@@ -249,7 +215,7 @@ class Matcher:
             for chunk in _CLAUSE.split(sentence):
                 piece = []
                 for word in surface(chunk):
-                    if word not in self.contrast:
+                    if self.reader.base(word) not in self.contrast:
                         piece.append(word)
                         continue
                     if piece:
@@ -268,40 +234,15 @@ class Matcher:
 
     def _set_aside(self, words):
         """True when a part opens or closes with a cue that the patient is not asking about it."""
-        return any(tuple(words[:len(cue)]) == cue for cue in self.openers if cue) or any(
-            tuple(words[-len(cue):]) == cue for cue in self.closers if cue)
-
-    def emergency(self, text):
-        """True when the text describes severe symptoms happening now; cheap enough to check on every message."""
-        words = surface(fold(text))
-        if not words:
-            return False
-        joined = " ".join(words)
-        if self.emergency_phrases and process.extractOne(
-                joined, self.emergency_phrases, scorer=fuzz.ratio, score_cutoff=NEAR_COPY):
-            return True
-        canonical = self.reader.read(words)
-        if not any(self._sign(canonical, sign) for sign in self.signs):
-            return False
-        # "Does it cause breathing trouble?" asks in general; "he has trouble breathing" is happening now.
         bases = [self.reader.base(word) for word in words]
-        general = any(_find(bases, cue) for cue in self.general)
-        return not general or any(_find(bases, cue) for cue in self.now)
-
-    @staticmethod
-    def _sign(words, sign):
-        """True when every part of the sign appears, all within SIGN_WINDOW words."""
-        places = []
-        for part in sign:
-            found = [i for alternative in part for i in _find(words, alternative)]
-            if not found:
-                return False
-            places.append(found)
-        return any(max(c) - min(c) <= SIGN_WINDOW for c in product(*places))
+        return self.openers.opens(bases) or self.closers.closes(bases)
 
     def scores(self, text):
         """Every intent's score (0-100) for the text, best first; None stands for "outside the knowledge"."""
-        parts = self._parts(text)
+        return self._scores(fold(text))
+
+    def _scores(self, folded):
+        parts = self._parts(folded)
         scores = self._weigh(parts)
         # A long message is also judged by its question alone, so that its story cannot drown it out.
         question = [part for part in parts if part[2]]
@@ -309,10 +250,6 @@ class Matcher:
             for intent, score in self._weigh(question).items():
                 if intent is not None:
                     scores[intent] = max(score, scores.get(intent, 0.0))
-        copy = process.extractOne(" ".join(surface(fold(text))), self.copies, scorer=fuzz.ratio, score_cutoff=NEAR_COPY)
-        if copy:
-            owner = self.copy_owners[copy[2]]
-            scores[owner] = max(scores.get(owner, 0.0), copy[1])
         return sorted(scores.items(), key=lambda item: -item[1])
 
     def _weigh(self, parts):
@@ -321,8 +258,6 @@ class Matcher:
         for weight, words, _ in parts:
             for feature in self._features(self.reader.read(words)):
                 weights[feature] = max(weight, weights.get(feature, 0.0))
-        # Topic evidence is shared out among the intents; a message is about something else as soon as one
-        # word is clearly foreign (another disease, a drug, the weather), so foreign words combine by noisy-or.
         evidence, total, at_home = defaultdict(float), 0.0, 1.0
         for feature, weight in weights.items():
             single = " " not in feature
@@ -348,9 +283,10 @@ class Matcher:
 
     def match(self, text):
         """The best intent for `text`, with its score and the runner-up's."""
-        if self.emergency(text):
+        folded = fold(text)
+        if self._emergency(surface(folded)):
             return Match(EMERGENCY, 100.0, EMERGENCY)
-        ranked = self.scores(text)
+        ranked = self._scores(folded)
         outside = dict(ranked).get(None, 0.0)
         # The emergency examples teach which words are alarming; only emergency() may raise the alarm.
         ranked = [(intent, score) for intent, score in ranked if intent not in (None, EMERGENCY)]
@@ -361,11 +297,3 @@ class Matcher:
         answerable = score >= self.threshold and outside < OUTSIDE_BAR
         return Match(candidate if answerable else None, round(score, 1), candidate, runner_up,
                      round(runner_up_score, 1), self.rules.strict.get(candidate, 0.0))
-
-
-def _find(words, phrase):
-    """Where the phrase (a tuple of words) starts in the list of words."""
-    n = len(phrase)
-    if not n:
-        return []
-    return [i for i in range(len(words) - n + 1) if words[i] == phrase[0] and tuple(words[i:i + n]) == phrase]

@@ -6,6 +6,7 @@ Everything here is spelling, not meaning: which words mean the same is in respon
 
 import re
 import unicodedata
+from functools import lru_cache
 
 _VOWELS = {
     "अ": "a", "आ": "aa", "इ": "i", "ई": "ii", "उ": "u", "ऊ": "uu", "ऋ": "ri",
@@ -78,6 +79,7 @@ def fold(text):
     return _APOSTROPHES.sub("", transliterate(text))
 
 
+@lru_cache(maxsize=65536)
 def spell(word):
     """A word with doubled letters folded ("bukhaar" -> "bukhar", "hiii" -> "hi"); numbers are left alone."""
     return _DOUBLED.sub(r"\1", word)
