@@ -1,5 +1,6 @@
 """Spelled words -> canonical words: the synonyms of responses.yaml, then rapidfuzz spelling correction."""
 
+import re
 from collections import Counter, defaultdict
 
 from rapidfuzz import process
@@ -11,6 +12,12 @@ from bot.words import fold, spell, stem, surface
 # missing, extra or swapped letter); two edits from 9 letters, three from 13.
 SPELLING_EDITS = ((13, 3), (9, 2), (4, 1))
 _CACHE_LIMIT = 50_000  # patients can invent words without end
+_VOWELS = re.compile(r"[aeiou]")
+
+
+def skeleton(word):
+    """The word without vowels after its first letter: "treatment" -> "trtmnt"."""
+    return word[:1] + _VOWELS.sub("", word[1:])
 
 
 def words_of(text):
@@ -50,10 +57,12 @@ class Reader:
         home = Counter(w for text in everything for w in words_of(text))
         home.subtract(w for text in foreign for w in words_of(text))
         # Indexed by first letter (typos rarely hit it); most used first, so a tie goes to the common word.
-        self.vocabulary = defaultdict(list)
+        self.vocabulary, self.skeletons = defaultdict(list), {}
         for word in sorted(seen, key=lambda w: (-seen[w], w)):
             if len(word) >= 3 and not word.isdigit() and (home[word] > 0 or word not in home):
                 self.vocabulary[word[0]].append(word)
+                if len(skeleton(word)) >= 3:
+                    self.skeletons.setdefault(skeleton(word), word)
         self._corrected = {}
 
     def base(self, word):
@@ -105,11 +114,13 @@ class Reader:
         found = self.canon(word)
         edits = next((n for length, n in SPELLING_EDITS if len(word) >= length), 0)
         # "says" is "say", a known word: only a word unknown even without its ending is misspelt.
-        if edits and not word.isdigit() and found not in self.meanings:
-            best = process.extractOne(word, self.vocabulary.get(word[0], ()),
-                                      scorer=DamerauLevenshtein.distance, score_cutoff=edits)
+        if found not in self.meanings and not word.isdigit():
+            best = edits and process.extractOne(word, self.vocabulary.get(word[0], ()),
+                                                scorer=DamerauLevenshtein.distance, score_cutoff=edits)
             if best:
                 found = self.known[best[0]]
+            elif len(word) >= 3 and skeleton(word) == word and word in self.skeletons:
+                found = self.known[self.skeletons[word]]  # SMS writing without vowels: "trtmnt", "hsptl"
         if len(self._corrected) < _CACHE_LIMIT:
             self._corrected[word] = found
         return found
