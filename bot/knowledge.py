@@ -308,6 +308,9 @@ class _Checker:
         meaning = {_spelled(v): word for word, variants in synonyms.items() for v in [word, *variants]}
         ignored = {_spelled(word) for word in words}
         for index, word in enumerate(words):
+            if len(word.split()) != 1:
+                self.problem(at + (index,), f"'{word}': list single words here")
+                continue
             # Ignoring a whole family ("to", "2", "too") is fine; ignoring one reading of a meaningful word is not.
             if _spelled(word) in meaning and _spelled(meaning[_spelled(word)]) not in ignored:
                 self.problem(at + (index,), f"'{word}' is ignored but also read as '{meaning[_spelled(word)]}' "

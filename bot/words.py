@@ -22,8 +22,9 @@ _CONSONANTS = {
     "ध": "dh", "न": "n", "प": "p", "फ": "ph", "ब": "b", "भ": "bh", "म": "m", "य": "y", "र": "r",
     "ल": "l", "व": "v", "श": "sh", "ष": "sh", "स": "s", "ह": "h", "ळ": "l",
 }
-# A dot under a letter (nukta) marks sounds borrowed from Persian and English: ज़ is z, फ़ is f.
-_NUKTA = {"k": "q", "j": "z", "d": "r", "dh": "rh", "ph": "f"}
+# A dot under a letter (nukta) marks borrowed sounds; Hinglish writers spell ज़ as z and फ़ as f, but
+# क़ीमत as "kimat" and पड़ेगा as "padega", so the others keep their plain letter.
+_NUKTA = {"j": "z", "ph": "f"}
 _VIRAMA, _NUKTA_SIGN, _VISARGA = "\u094d", "\u093c", "\u0903"
 _NASALS = {"\u0902", "\u0901"}  # anusvara, chandrabindu
 _DIGITS_AND_DANDA = str.maketrans({**{chr(0x966 + n): str(n) for n in range(10)}, "।": ".", "॥": "."})
@@ -74,9 +75,10 @@ def _latin(word):
 
 
 def fold(text):
-    """Lower case, unified Unicode, Devanagari in Latin letters, apostrophes dropped ("can't" -> "cant")."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    return _APOSTROPHES.sub("", transliterate(text))
+    """Lower case, unified Unicode, Devanagari in Latin letters, accents and apostrophes dropped ("can't" -> "cant")."""
+    text = transliterate(unicodedata.normalize("NFKC", text).casefold())
+    text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+    return _APOSTROPHES.sub("", text)
 
 
 @lru_cache(maxsize=65536)

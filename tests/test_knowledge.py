@@ -158,3 +158,8 @@ def test_an_emergency_sign_with_an_empty_part_is_named(tmp_path):
 def test_an_unknown_matching_field_is_named(tmp_path):
     message = broken(tmp_path, with_matching("  synonym:\n    cost: [kharcha]\n"))
     assert "matching.synonym: unknown field 'synonym'; did you mean 'synonyms'?" in message
+
+
+def test_ignored_entries_are_single_words(tmp_path):
+    message = broken(tmp_path, with_matching("  ignore: [the, someone else]\n"))
+    assert "matching.ignore.1: 'someone else': list single words here" in message

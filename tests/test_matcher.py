@@ -210,3 +210,17 @@ def test_the_fixture_knowledge_without_matching_rules_still_matches():
     assert fixture.match("how much does it cost").intent == "costs"
     assert fixture.match("quantum physics homework").intent is None
     assert fixture.emergency("i cannot breathe")
+
+
+@pytest.mark.parametrize("text", [
+    "😀😀😀", "中文消息", "مرحبا كيف حالك", "\u200b\u200d", "a" * 1600, "x " * 800, "\x00\x01", "١٢٣",
+    "ि्ं" * 100, "??!!..", "ok" * 800,
+])
+def test_odd_messages_are_matched_to_nothing_without_error(matcher, text):
+    match = matcher.match(text)
+    assert match.intent is None and not matcher.emergency(text)
+
+
+def test_accents_and_full_width_letters_are_read_plainly(matcher):
+    assert fold("thérapie ＣＯＳＴ") == "therapie cost"
+    assert matcher.match("ＣＯＳＴ?").intent == "costs"
