@@ -121,8 +121,8 @@ EMERGENCIES = [
     "severe chest pain", "chest pian since morning", "seene me tez dard", "छाती में दर्द",
     "she fainted in the bathroom", "he collapsed and is not responding", "mummy behosh ho gayi",
     "he is having a seizure", "jhatke aa rahe hain", "fever is 104 and rising", "bukhar 105 hai",
-    "he is confused and talking nonsense", "papa ajeeb baatein kar rahe hain",
-    "bleeding won't stop from the line", "khoon ki ulti ho rahi hai", "her lips are turning blue",
+    "she is confused and not making sense", "papa ajeeb baatein kar rahe hain",
+    "the line in his arm is bleeding a lot", "khoon ki ulti ho rahi hai", "her lips are turning blue",
     "his face and throat are swelling", "not passed urine since morning", "i want to end my life",
 ]
 
