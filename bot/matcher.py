@@ -30,6 +30,8 @@ EMERGENCY = "emergency"
 THRESHOLD = 20.0
 # A message this likely (0-100) to be about something else gets the fallback.
 OUTSIDE_BAR = 50.0
+# How much naming the therapy ("il-2", "interleukin") lowers the chance a message is about something else.
+ANCHOR_DISCOUNT = 0.5
 # Examples a feature needs before its votes count half: fewer examples, less sure votes.
 EVIDENCE_PRIOR = 1.0
 # How much a pair of neighbouring words weighs against a single word: pairs are rarer, so noisier.
@@ -63,6 +65,7 @@ class Rules:
     emergency_general: tuple = ()  # a sign asked about in general ("does it cause ...")
     emergency_now: tuple = ()  # ... unless it is happening to someone now
     strict: dict = field(default_factory=dict)  # intent -> the lead (0-100) it needs over the runner-up
+    anchors: tuple = ()  # words naming our therapy: a message naming it is less likely about something else
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,7 @@ class Matcher:
         self.closers = _Cues(rules.set_aside_closers, self.reader)
         self.general = _Cues(rules.emergency_general, self.reader)
         self.now = _Cues(rules.emergency_now, self.reader)
+        self.anchors = {w for anchor in rules.anchors for w in self.reader.read(words_of(anchor))}
         self._index_signs(rules.emergency_signs)
         self.emergency_phrases = [" ".join(words_of(p)) for p in phrases_by_intent.get(EMERGENCY, ())]
         self._train({**phrases_by_intent, None: list(rules.out_of_scope)})
@@ -275,10 +279,11 @@ class Matcher:
             for intent, vote in votes:
                 if intent is not None:
                     evidence[intent] += weight * strength * vote
-                elif single:
-                    at_home *= 1.0 - weight * vote
+                else:
+                    at_home *= 1.0 - weight * vote * (1.0 if single else PAIR_WEIGHT)
         scores = {intent: 100.0 * e / total for intent, e in evidence.items()} if total else {}
-        scores[None] = 100.0 * (1.0 - at_home)
+        named = any(weights.get(anchor) for anchor in self.anchors)
+        scores[None] = 100.0 * (1.0 - at_home) * (ANCHOR_DISCOUNT if named else 1.0)
         return scores
 
     def match(self, text):

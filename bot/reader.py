@@ -31,22 +31,25 @@ class Reader:
     def __init__(self, synonyms, ignore, texts, foreign=()):
         """`texts` are all the example phrases and cues; `foreign` the ones about other things."""
         self._bases = {}
-        # Words that say nothing may sit inside a phrase: "stay in the hospital" is "stay in hospital".
-        self.skippable = {self.base(w) for text in ignore for w in words_of(text) if not w.isdigit()}
         self.synonyms, self.phrases = {}, defaultdict(list)
         for word, variants in synonyms.items():
-            target = self.base(word)
             for variant in [word, *variants]:
-                bases = [self.base(w) for w in words_of(variant)]
-                inner = bases[:1] + [b for b in bases[1:] if b not in self.skippable]
-                bases = tuple(inner if len(inner) > 1 else bases)
-                if len(bases) == 1:
-                    self.synonyms[bases[0]] = target
-                elif bases:
-                    self.phrases[bases[0]].append((bases, target))
+                words = words_of(variant)
+                if len(words) == 1:
+                    self.synonyms[self.base(words[0])] = self.base(word)
+        self.ignore = {self.canon(w) for text in ignore for w in words_of(text)}
+        # Phrases compare word meanings, so "hosh nahin" is "hosh nahi"; words that say nothing may sit
+        # inside a phrase: "stay in the hospital" is "stay in hospital".
+        self.skippable = {w for w in self.ignore if not w.isdigit()}
+        for word, variants in synonyms.items():
+            for variant in [word, *variants]:
+                words = [self.canon(w) for w in words_of(variant)]
+                inner = words[:1] + [w for w in words[1:] if w not in self.skippable]
+                words = tuple(inner if len(inner) > 1 else words)
+                if len(words) > 1:
+                    self.phrases[words[0]].append((words, self.base(word)))
         for entries in self.phrases.values():
             entries.sort(key=lambda entry: -len(entry[0]))
-        self.ignore = {self.canon(w) for text in ignore for w in words_of(text)}
 
         everything = list(texts) + list(ignore) + list(synonyms)
         everything += [variant for variants in synonyms.values() for variant in variants]
@@ -81,11 +84,11 @@ class Reader:
 
     def read(self, words):
         """Canonical words for a list of spelled words: phrase synonyms first, then word by word."""
-        bases = [self.base(word) for word in words]
+        meanings = [self.canon(word) for word in words]
         out, i = [], 0
         while i < len(words):
-            for phrase, target in self.phrases.get(bases[i], ()):
-                end = self._phrase_end(bases, i, phrase)
+            for phrase, target in self.phrases.get(meanings[i], ()):
+                end = self._phrase_end(meanings, i, phrase)
                 if end:
                     out.append(target)
                     i = end
@@ -95,13 +98,13 @@ class Reader:
                 i += 1
         return out
 
-    def _phrase_end(self, bases, start, phrase):
+    def _phrase_end(self, meanings, start, phrase):
         """Where the phrase ends when it starts at `start`, skipping words that say nothing; else None."""
         at = start
         for part in phrase:
-            while start < at < len(bases) and bases[at] != part and bases[at] in self.skippable:
+            while start < at < len(meanings) and meanings[at] != part and meanings[at] in self.skippable:
                 at += 1
-            if at >= len(bases) or bases[at] != part:
+            if at >= len(meanings) or meanings[at] != part:
                 return None
             at += 1
         return at

@@ -115,6 +115,11 @@ def test_questions_about_other_things_get_the_fallback(matcher, text):
     assert matcher.match(text).intent is None
 
 
+def test_naming_the_therapy_keeps_a_question_in_scope(matcher):
+    assert matcher.match("survival rate of lung cancer").intent is None
+    assert matcher.match("what is the survival rate with il-2 for melanoma").intent == "benefits"
+
+
 EMERGENCIES = [
     "my father cannot breathe", "he cnt breth pls help", "she is gasping for air",
     "saans nahi aa rahi", "papa ki saans phool rahi hai", "सांस लेने में दिक्कत हो रही है",
@@ -124,6 +129,9 @@ EMERGENCIES = [
     "she is confused and not making sense", "papa ajeeb baatein kar rahe hain",
     "the line in his arm is bleeding a lot", "khoon ki ulti ho rahi hai", "her lips are turning blue",
     "his face and throat are swelling", "not passed urine since morning", "i want to end my life",
+    "he is panting and can't speak", "she is not opening her eyes", "his pulse is very weak",
+    "severe dizziness and he fell down", "vomiting non stop, cannot keep water down", "he is very drowsy",
+    "she doesn't know where she is", "होश नहीं है",
 ]
 
 
@@ -141,6 +149,9 @@ def test_severe_symptoms_happening_now_are_emergencies(matcher, text):
     "what if he can't breathe during the treatment",
     "he had a seizure last year, can he still take il-2",
     "my father has a mild fever after the drip, what should we do",
+    "will i feel dizzy",
+    "no more bot answers, connect me to a real person",
+    "is drowsiness a side effect of il-2",
 ])
 def test_questions_about_symptoms_in_general_are_not_emergencies(matcher, text):
     assert not matcher.emergency(text)
