@@ -44,6 +44,8 @@ UNKNOWN_VOTE = 0.3
 STORY_WEIGHT = 0.5
 # The weight of what comes before "but" (and its synonyms in responses.yaml).
 BEFORE_CONTRAST = 0.5
+# A set-aside cue may start this many words into a part: "my question is not about the cost".
+OPENER_REACH = 4
 # Emergency sign parts must lie within this many words of each other.
 SIGN_WINDOW = 7
 # A near copy (rapidfuzz ratio at least this) of an emergency example phrase is an emergency.
@@ -91,25 +93,28 @@ class Match:
 
 
 class _Cues:
-    """Short phrases looked up by their first word; compared as written, only spelling and endings folded."""
+    """Short phrases looked up by their first word, each word read by `form` (a Reader's base or canon)."""
 
-    def __init__(self, cues, reader):
+    def __init__(self, cues, form):
         self.by_first = defaultdict(list)
         for cue in cues:
-            words = tuple(reader.base(w) for w in words_of(cue))
+            words = tuple(form(w) for w in words_of(cue))
             if words:
                 self.by_first[words[0]].append(words)
 
-    def found(self, bases):
-        """True when any cue appears in the list of word bases."""
-        return any(tuple(bases[i:i + len(cue)]) == cue
-                   for i, first in enumerate(bases) for cue in self.by_first.get(first, ()))
+    def found(self, words):
+        """True when any cue appears in the words."""
+        return any(tuple(words[i:i + len(cue)]) == cue
+                   for i, first in enumerate(words) for cue in self.by_first.get(first, ()))
 
-    def opens(self, bases):
-        return any(tuple(bases[:len(cue)]) == cue for cue in self.by_first.get(bases[0], ())) if bases else False
+    def opens(self, words):
+        """True when a cue starts within the first few words ("my question is not about ...")."""
+        return any(tuple(words[i:i + len(cue)]) == cue
+                   for i in range(min(OPENER_REACH, len(words))) for cue in self.by_first.get(words[i], ()))
 
-    def closes(self, bases):
-        return any(len(cue) <= len(bases) and tuple(bases[-len(cue):]) == cue
+    def closes(self, words):
+        """True when the words end with a cue ("... nahi")."""
+        return any(len(cue) <= len(words) and tuple(words[-len(cue):]) == cue
                    for cues in self.by_first.values() for cue in cues)
 
 
@@ -126,10 +131,12 @@ class Matcher:
         texts += [alt for sign in rules.emergency_signs for alt in re.split(r"[;|]", sign)]
         self.reader = Reader(rules.synonyms, rules.ignore, texts, rules.out_of_scope)
         self.contrast = {self.reader.base(w) for cue in rules.contrast for w in words_of(cue)}
-        self.openers = _Cues(rules.set_aside_openers, self.reader)
-        self.closers = _Cues(rules.set_aside_closers, self.reader)
-        self.general = _Cues(rules.emergency_general, self.reader)
-        self.now = _Cues(rules.emergency_now, self.reader)
+        # Set-aside cues compare meanings ("isn't about" is "not about"); emergency cues compare the words
+        # as written, so that "reaction" does not pass for the general question "side effect".
+        self.openers = _Cues(rules.set_aside_openers, self.reader.canon)
+        self.closers = _Cues(rules.set_aside_closers, self.reader.canon)
+        self.general = _Cues(rules.emergency_general, self.reader.base)
+        self.now = _Cues(rules.emergency_now, self.reader.base)
         self.anchors = {w for anchor in rules.anchors for w in self.reader.read(words_of(anchor))}
         self._index_signs(rules.emergency_signs)
         self.emergency_phrases = [" ".join(words_of(p)) for p in phrases_by_intent.get(EMERGENCY, ())]
@@ -238,8 +245,8 @@ class Matcher:
 
     def _set_aside(self, words):
         """True when a part opens or closes with a cue that the patient is not asking about it."""
-        bases = [self.reader.base(word) for word in words]
-        return self.openers.opens(bases) or self.closers.closes(bases)
+        meanings = [self.reader.canon(word) for word in words]
+        return self.openers.opens(meanings) or self.closers.closes(meanings)
 
     def scores(self, text):
         """Every intent's score (0-100) for the text, best first; None stands for "outside the knowledge"."""
