@@ -50,13 +50,18 @@ def evaluate(args, settings):
     with open(args.file, encoding="utf-8") as fh:
         cases = [json.loads(line) for line in fh if line.strip()]
     per_intent, per_kind, confusions = defaultdict(Counter), defaultdict(Counter), Counter()
+    asked, false_alarms = Counter(), 0
     for case in cases:
-        expected, got = case.get("intent"), matcher.match(case["text"]).intent
+        expected, result = case.get("intent"), matcher.match(case["text"])
+        got = result.intent
         right = got is None if expected is None else got is not None and (got == expected or got.startswith(expected + "."))
         per_intent[expected or "null"][right] += 1
         per_kind[case.get("kind", "?")][right] += 1
         if not right:
             confusions[(expected or "null", got or "null")] += 1
+        if result.options(settings.CLARIFY_MARGIN):
+            asked[right] += 1
+        false_alarms += got == "emergency" and expected != "emergency"
 
     def share(counter):
         total = counter[True] + counter[False]
@@ -66,6 +71,11 @@ def evaluate(args, settings):
     accuracy, rejection = share(in_scope), share(per_intent["null"])
     print(f"in-scope accuracy: {accuracy:.1%} ({in_scope[True]}/{in_scope[True] + in_scope[False]})")
     print(f"null rejection:    {rejection:.1%} ({per_intent['null'][True]}/{sum(per_intent['null'].values())})")
+    emergency = per_intent.get("emergency", Counter())
+    print(f"emergency recall:  {share(emergency):.1%} ({emergency[True]}/{sum(emergency.values())}), "
+          f"false alarms: {false_alarms}")
+    print(f"asked which topic: {sum(asked.values())} (top guess right {asked[True]}, wrong {asked[False]}; "
+          f"margin below {settings.CLARIFY_MARGIN} or a strict topic)")
     print("recall per kind:")
     for kind, counter in sorted(per_kind.items()):
         print(f"  {kind:22} {share(counter):6.1%}  ({counter[True]}/{counter[True] + counter[False]})")

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from bot import buttons, language
 from bot.outbound import OPTED_OUT_CODES, SendError
-from bot.replies import PENDING, Answer, Words, lay_out
+from bot.replies import PENDING, Answer, Words, lay_out, numbered
 from intents import HANDLERS
 
 log = logging.getLogger(__name__)
@@ -118,6 +118,11 @@ class Assistant:
             return answer
         # Everything else is matched to an intent; too far from every one gets the fallback.
         match = knowledge.matcher.match(body)
+        # Two topics nearly tied (or a harmful-if-wrong topic not clearly ahead): ask; a digit then picks one.
+        options = match.options(self.settings.CLARIFY_MARGIN)
+        if options:
+            state["choices"] = list(options)
+            return Answer(None, [words.message("clarify", options=numbered("", words.choices(options)))])
         if match.intent is None:
             # The second miss in a row offers a person rather than the same fallback again.
             if misses + 1 >= 2:

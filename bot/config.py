@@ -40,6 +40,7 @@ class Settings:
     RETENTION_DAYS: int = _setting(90, "Days a conversation's state and transcript are kept after its last message.")
     QUICK_REPLY_SIDS: str = _setting("", "Content templates (twilio/quick-reply) for lists of 1 to 3 choices, as `count=HX...` pairs separated by commas, e.g. `2=HX...,3=HX...`. Lists without a template go out as numbered text.")
     LIST_PICKER_SIDS: str = _setting("", "Content templates (twilio/list-picker) for lists of up to 10 choices, as `count=HX...` pairs, e.g. `8=HX...` for the topic menu.")
+    CLARIFY_MARGIN: int = _setting(8, "Points (0-100) the best topic must lead the next one by to be answered; closer than that, the assistant asks which of the two was meant.")
     EMERGENCY_NUMBERS: str = _setting("112 (emergency) or 108 (ambulance)", "Numbers given in the emergency reply.")
     LOG_LEVEL: str = _setting("INFO", "Python log level.")
     ENVIRONMENT: str = _setting("production", "`production` or `development`. Outside development the console's session cookie is sent over HTTPS only (Secure).")

@@ -11,7 +11,8 @@ from types import MappingProxyType
 
 import yaml
 
-from bot.matcher import Matcher, normalise
+from bot.matcher import Matcher, Rules
+from bot.words import fold, normalise, stem, surface
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,13 @@ TOP_FIELDS = {
     "hinglish_words": "words that mark a message in Latin letters as Hinglish",
     "coordinator_replies": "canned replies offered in the coordinators' console",
     "intents": "the topics",
+    "matching": "how patients' words are read",
 }
+# The `matching` section: each field of bot.matcher.Rules, all optional.
+MATCHING_LISTS = ("ignore", "contrast", "set_aside_openers", "set_aside_closers", "out_of_scope",
+                  "emergency_signs", "emergency_general", "emergency_now", "anchors")
+MATCHING_FIELDS = {"synonyms": "word: the words that mean the same", "strict": "intent: the lead (0-100) it needs over the runner-up",
+                   **{name: "list of words or phrases" for name in MATCHING_LISTS}}
 INTENT_FIELDS = {
     "title": "short name for menus",
     "phrases": "example messages",
@@ -226,6 +233,7 @@ class _Checker:
         if not isinstance(version, (str, int, float)) or not str(version).strip():
             self.problem(("notice_version",), "must name the version of messages.welcome, e.g. 2025-06-01")
         canned = self.canned(data.get("coordinator_replies"))
+        rules = self.matching(data.get("matching"), intents)
         if self.problems:
             return None
         return Knowledge(
@@ -233,7 +241,7 @@ class _Checker:
             intents=MappingProxyType(intents),
             menu=tuple(menu),
             messages=MappingProxyType(messages),
-            matcher=Matcher({i.id: i.phrases for i in intents.values()}),
+            matcher=Matcher({i.id: i.phrases for i in intents.values()}, rules),
             commands=MappingProxyType(commands),
             hinglish_words=frozenset(normalise(w) for w in hinglish),
             notice_version=str(version).strip(),
@@ -393,6 +401,95 @@ class _Checker:
                 advice = f" (did you mean '{hint[0]}'?)" if hint else ""
                 self.problem(at + (index,), f"points at intent '{ref}', which does not exist{advice}")
         return raw
+
+    def matching(self, raw, intents):
+        """The Rules of the `matching` section; an absent section means no synonyms, cues or signs."""
+        at = ("matching",)
+        if raw is None:
+            return Rules()
+        if not isinstance(raw, dict):
+            self.problem(at, f"must be a mapping with any of: {', '.join(MATCHING_FIELDS)}")
+            return Rules()
+        self.unknown_keys(raw, at, MATCHING_FIELDS)
+        lists = {name: tuple(self.words(raw.get(name), at + (name,))) for name in MATCHING_LISTS}
+        for index, sign in enumerate(lists["emergency_signs"]):
+            if any(not part.replace("|", "").strip() for part in sign.split(";")):
+                self.problem(at + ("emergency_signs", index), "each ;-separated part needs at least one word")
+        synonyms = self.synonyms(raw.get("synonyms"), at + ("synonyms",))
+        self.ignored(lists["ignore"], synonyms, at + ("ignore",))
+        return Rules(synonyms=synonyms, strict=self.strict(raw.get("strict"), at + ("strict",), intents), **lists)
+
+    def words(self, raw, at):
+        if raw is None:
+            return []
+        if not isinstance(raw, list):
+            self.problem(at, "must be a list of words or phrases")
+            return []
+        good = []
+        for index, item in enumerate(raw):
+            if isinstance(item, bool):
+                self.problem(at + (index,), "YAML reads true/false as a yes/no value: put the word in quotes")
+                continue
+            if isinstance(item, (int, float)):
+                item = str(item)
+            if not isinstance(item, str) or not item.strip():
+                self.problem(at + (index,), "must be non-empty text")
+                continue
+            good.append(item)
+        return good
+
+    def synonyms(self, raw, at):
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            self.problem(at, "must map each word to the list of words that mean the same")
+            return {}
+        synonyms, owner = {}, {}
+        for word, variants in raw.items():
+            variants = self.words(variants, at + (word,))
+            for variant in [str(word), *variants]:
+                key = _spelled(variant)
+                if owner.setdefault(key, word) != word:
+                    self.problem(at + (word,), f"'{variant}' reads as '{owner[key]}' too (spelling and endings are "
+                                 "folded away); keep it under one word")
+            synonyms[str(word)] = tuple(variants)
+        return synonyms
+
+    def ignored(self, words, synonyms, at):
+        """Words to ignore must not also carry a meaning through the synonyms."""
+        meaning = {_spelled(v): word for word, variants in synonyms.items() for v in [word, *variants]}
+        ignored = {_spelled(word) for word in words}
+        for index, word in enumerate(words):
+            if len(word.split()) != 1:
+                self.problem(at + (index,), f"'{word}': list single words here")
+                continue
+            # Ignoring a whole family ("to", "2", "too") is fine; ignoring one reading of a meaningful word is not.
+            if _spelled(word) in meaning and _spelled(meaning[_spelled(word)]) not in ignored:
+                self.problem(at + (index,), f"'{word}' is ignored but also read as '{meaning[_spelled(word)]}' "
+                             "(see synonyms); remove it from one of them")
+
+    def strict(self, raw, at, intents):
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            self.problem(at, "must map intent ids to a score from 0 to 100")
+            return {}
+        bars = {}
+        for intent, bar in raw.items():
+            if intent not in intents:
+                hint = difflib.get_close_matches(str(intent), list(intents), n=1)
+                advice = f" (did you mean '{hint[0]}'?)" if hint else ""
+                self.problem(at + (intent,), f"intent '{intent}' does not exist{advice}")
+            elif isinstance(bar, bool) or not isinstance(bar, (int, float)) or not 0 <= bar <= 100:
+                self.problem(at + (intent,), "must be a score from 0 to 100")
+                continue
+            bars[intent] = float(bar)
+        return bars
+
+
+def _spelled(text):
+    """A word or phrase as the matcher compares it: lower case, doubled letters and endings folded."""
+    return " ".join(stem(word) for word in surface(fold(text)))
 
 
 class KnowledgeFile:

@@ -2,7 +2,7 @@
 
 import re
 
-from bot.matcher import normalise
+from bot.words import normalise
 
 _DEVANAGARI = re.compile(r"[\u0900-\u097F]")
 # Fewer English words than this ("ok", "thanks", "2") say nothing about the patient's language.

@@ -1,132 +1,311 @@
-"""Patient text -> the intent it asks about, by fuzzy matching (rapidfuzz) over the example phrases.
+"""Patient text -> the intent it asks about: emergencies first, then the weight of the evidence for each intent.
 
-Two views of each phrase are combined, because patients write both ways:
-- the whole sentence, compared character by character (catches near copies, typos and word order);
-- its words, weighted by how much each one tells the intents apart (IDF), each query word first
-  corrected to the nearest known word, so "efects" counts as "effects" and "the" counts for nothing.
+How a message is read (everything is built once per knowledge load; nothing per request that could be):
+1. Words (bot.words, bot.reader): Devanagari in Latin letters, doubled letters and English endings folded
+   away, the synonyms of responses.yaml ("bukhar" and "temperature" are "fever"), then any word still
+   unknown corrected to the nearest known word with rapidfuzz ("insurense" -> "insurance").
+2. Parts: sentences and comma-separated parts. In a long message the question weighs more than the
+   story around it; a part the patient sets aside ("not the side effects, ...") counts for nothing.
+3. Evidence: every word and word pair of the example phrases votes for the intents whose phrases use it,
+   in proportion to how typical it is of each, and weighs as much as it tells the intents apart. A
+   message's score for an intent is the share of its evidence that points there.
+4. Outside the knowledge: words that only the out-of-scope examples use (another disease, a drug, the
+   weather), and to a lesser degree words never seen at all, make a message foreign; one clearly
+   foreign word is enough, so they combine by noisy-or.
 """
 
 import math
 import re
-import unicodedata
-from collections import defaultdict
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from itertools import product
 
 from rapidfuzz import fuzz, process
 
-THRESHOLD = 62.0
-# A query word this close (0-100) to a known word is read as that word.
-SPELLING_CUTOFF = 82.0
-# Weight of the whole-sentence view against the word view.
-SENTENCE_WEIGHT = 0.35
+from bot.reader import Reader, words_of
+from bot.words import fold, sentences, surface
 
-_NOT_WORD = re.compile(r"[^\w\s]+")
-_SPACES = re.compile(r"\s+")
+EMERGENCY = "emergency"
+# Intents scoring below this (0-100) are not answered.
+THRESHOLD = 20.0
+# A message this likely (0-100) to be about something else gets the fallback.
+OUTSIDE_BAR = 50.0
+# How much naming the therapy ("il-2", "interleukin") lowers the chance a message is about something else.
+ANCHOR_DISCOUNT = 0.5
+# Examples a feature needs before its votes count half: fewer examples, less sure votes.
+EVIDENCE_PRIOR = 1.0
+# How much a pair of neighbouring words weighs against a single word: pairs are rarer, so noisier.
+PAIR_WEIGHT = 0.75
+# How much an unknown word weighs against a known one: a typical word of one intent weighs 1.
+UNKNOWN_WEIGHT = 1.0
+# The share of an unknown word's weight that counts as evidence for "outside the knowledge".
+UNKNOWN_VOTE = 0.3
+# In a message of several sentences, the weight of the whole story around the question, shared by its sentences.
+STORY_WEIGHT = 0.5
+# The weight of what comes before "but" (and its synonyms in responses.yaml).
+BEFORE_CONTRAST = 0.5
+# A set-aside cue may start this many words into a part: "my question is not about the cost".
+OPENER_REACH = 4
+# Emergency sign parts must lie within this many words of each other.
+SIGN_WINDOW = 7
+# A near copy (rapidfuzz ratio at least this) of an emergency example phrase is an emergency.
+NEAR_COPY = 88.0
+_CLAUSE = re.compile(r"[,;:]")
 
 
-def normalise(text):
-    """Lower case, unified Unicode, punctuation and extra spaces removed."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    text = _NOT_WORD.sub(" ", text.replace("_", " "))
-    return _SPACES.sub(" ", text).strip()
+@dataclass(frozen=True)
+class Rules:
+    """How patients' words are read, from the `matching` section of responses.yaml."""
+
+    synonyms: dict = field(default_factory=dict)  # word -> the words and phrases that mean the same
+    ignore: tuple = ()  # words that say nothing about the topic
+    contrast: tuple = ()  # "but": what follows counts more than what comes before
+    set_aside_openers: tuple = ()  # a part opening with one of these is set aside
+    set_aside_closers: tuple = ()  # ... or closing with one of these
+    out_of_scope: tuple = ()  # example messages the knowledge does not cover
+    emergency_signs: tuple = ()  # "part | part ; part | part": every ;-part close together
+    emergency_general: tuple = ()  # a sign asked about in general ("does it cause ...")
+    emergency_now: tuple = ()  # ... unless it is happening to someone now
+    strict: dict = field(default_factory=dict)  # intent -> the lead (0-100) it needs over the runner-up
+    anchors: tuple = ()  # words naming our therapy: a message naming it is less likely about something else
 
 
 @dataclass(frozen=True)
 class Match:
-    """The outcome of matching one text: `intent` is None when nothing is close enough."""
+    """The outcome of matching one text: `intent` is None when nothing is close enough to answer."""
 
     intent: str | None
     score: float
     candidate: str | None = None
     runner_up: str | None = None
     runner_up_score: float = 0.0
+    caution: float = 0.0  # how far ahead of the runner-up this intent must be (responses.yaml, strict)
 
     @property
     def margin(self):
         return self.score - self.runner_up_score
 
+    def options(self, margin):
+        """The two intents to ask between when the best is less than `margin` (or its own caution) ahead, else ()."""
+        if self.intent in (None, EMERGENCY) or not self.runner_up:
+            return ()
+        return (self.intent, self.runner_up) if self.margin < max(margin, self.caution) else ()
+
+
+class _Cues:
+    """Short phrases looked up by their first word, each word read by `form` (a Reader's base or canon)."""
+
+    def __init__(self, cues, form):
+        self.by_first = defaultdict(list)
+        for cue in cues:
+            words = tuple(form(w) for w in words_of(cue))
+            if words:
+                self.by_first[words[0]].append(words)
+
+    def found(self, words):
+        """True when any cue appears in the words."""
+        return any(tuple(words[i:i + len(cue)]) == cue
+                   for i, first in enumerate(words) for cue in self.by_first.get(first, ()))
+
+    def opens(self, words):
+        """True when a cue starts within the first few words ("my question is not about ...")."""
+        return any(tuple(words[i:i + len(cue)]) == cue
+                   for i in range(min(OPENER_REACH, len(words))) for cue in self.by_first.get(words[i], ()))
+
+    def closes(self, words):
+        """True when the words end with a cue ("... nahi")."""
+        return any(len(cue) <= len(words) and tuple(words[-len(cue):]) == cue
+                   for cues in self.by_first.values() for cue in cues)
+
 
 class Matcher:
-    """Scores a text against every example phrase and keeps the best intent and its runner-up."""
+    """Scores a text against every intent's example phrases; emergencies are recognised first."""
 
-    def __init__(self, phrases_by_intent, threshold=THRESHOLD):
+    def __init__(self, phrases_by_intent, rules=None, threshold=THRESHOLD):
+        self.rules = rules = rules or Rules()
         self.threshold = threshold
-        self.phrases, self.owners, self.phrase_words = [], [], []
-        postings = defaultdict(set)
+        cues = (rules.contrast, rules.set_aside_openers, rules.set_aside_closers, rules.emergency_general,
+                rules.emergency_now)
+        texts = [p for phrases in phrases_by_intent.values() for p in phrases] + list(rules.out_of_scope)
+        texts += [cue for group in cues for cue in group]
+        texts += [alt for sign in rules.emergency_signs for alt in re.split(r"[;|]", sign)]
+        self.reader = Reader(rules.synonyms, rules.ignore, texts, rules.out_of_scope)
+        self.contrast = {self.reader.base(w) for cue in rules.contrast for w in words_of(cue)}
+        # Set-aside cues compare meanings ("isn't about" is "not about"); emergency cues compare the words
+        # as written, so that "reaction" does not pass for the general question "side effect".
+        self.openers = _Cues(rules.set_aside_openers, self.reader.canon)
+        self.closers = _Cues(rules.set_aside_closers, self.reader.canon)
+        self.general = _Cues(rules.emergency_general, self.reader.base)
+        self.now = _Cues(rules.emergency_now, self.reader.base)
+        self.anchors = {w for anchor in rules.anchors for w in self.reader.read(words_of(anchor))}
+        self._index_signs(rules.emergency_signs)
+        self.emergency_phrases = [" ".join(words_of(p)) for p in phrases_by_intent.get(EMERGENCY, ())]
+        self._train({**phrases_by_intent, None: list(rules.out_of_scope)})
+
+    def _index_signs(self, signs):
+        """Each sign's parts, indexed by the first canonical word of each of their alternatives."""
+        self.sign_parts = []  # sign -> number of parts
+        self.sign_starts = defaultdict(list)  # first word -> [(sign, part, alternative)]
+        for s, sign in enumerate(signs):
+            parts = [part for part in sign.split(";") if part.strip()]
+            self.sign_parts.append(len(parts))
+            for p, part in enumerate(parts):
+                for alternative in part.split("|"):
+                    words = tuple(self.reader.read(words_of(alternative)))
+                    if words:
+                        self.sign_starts[words[0]].append((s, p, words))
+
+    def _train(self, phrases_by_intent):
+        """Each feature's votes for the intents and its weight (how well it tells them apart)."""
+        counts, sizes = defaultdict(Counter), Counter()
         for intent, phrases in phrases_by_intent.items():
             for phrase in phrases:
-                text = normalise(phrase)
-                words = set(text.split())
-                index = len(self.phrases)
-                self.phrases.append(text)
-                self.owners.append(intent)
-                self.phrase_words.append(words)
-                for word in words:
-                    postings[word].add(index)
-        # IDF over intents, not phrases: a word used by every intent ("what", "hai") weighs nothing.
-        intents_per_word = defaultdict(set)
-        for word, indexes in postings.items():
-            intents_per_word[word] = {self.owners[i] for i in indexes}
-        total = max(1, len(phrases_by_intent))
-        self.weight = {w: math.log((1 + total) / len(owners)) for w, owners in intents_per_word.items()}
-        self.postings = {w: tuple(ix) for w, ix in postings.items()}
-        self.vocabulary = list(self.weight)
-        self.phrase_mass = [math.sqrt(sum(self.weight[w] ** 2 for w in words)) or 1.0 for words in self.phrase_words]
-        self._spelling = {}
+                words = words_of(phrase)
+                if words:
+                    sizes[intent] += 1
+                    for feature in self._features(self.reader.read(words)):
+                        counts[feature][intent] += 1
+        spread = math.log(max(2, len(sizes)))
+        self.votes = {}
+        for feature, per_intent in counts.items():
+            # Shares are per phrase of each intent, so that an intent with many examples does not outvote the rest.
+            share = {intent: n / sizes[intent] for intent, n in per_intent.items()}
+            total = sum(share.values())
+            entropy = -sum(s / total * math.log(s / total) for s in share.values())
+            # A feature seen in one example is half sure of its intents; seen in ten, nearly sure.
+            seen = sum(per_intent.values())
+            sure = seen / (seen + EVIDENCE_PRIOR)
+            weight = 1.0 - entropy / spread
+            self.votes[feature] = (weight, tuple((i, sure * s / total) for i, s in share.items()))
 
-    def correct(self, word):
-        """The known word a query word stands for, or None when it is unlike every known word."""
-        if word in self.weight:
-            return word
-        if word in self._spelling:
-            return self._spelling[word]
-        found = None
-        if len(word) >= 3 and not word.isdigit():
-            best = process.extractOne(word, self.vocabulary, scorer=fuzz.ratio, score_cutoff=SPELLING_CUTOFF)
-            found = best[0] if best else None
-        if len(self._spelling) < 50_000:  # bounded: patients can invent words without end
-            self._spelling[word] = found
-        return found
+    def _features(self, words):
+        """Single words and neighbouring pairs, in order, once the words that say nothing are left out."""
+        words = [w for w in words if w not in self.reader.ignore]
+        return dict.fromkeys(words + [f"{a} {b}" for a, b in zip(words, words[1:])])
 
     def emergency(self, text):
-        """True when the text describes an emergency; checked before anything else the patient says."""
-        return self.match(text).intent == "emergency"
+        """True when the text describes severe symptoms happening now; cheap enough to check on every message."""
+        return self._emergency(surface(fold(text)))
+
+    def _emergency(self, words):
+        if not words:
+            return False
+        if self.emergency_phrases and process.extractOne(
+                " ".join(words), self.emergency_phrases, scorer=fuzz.ratio, score_cutoff=NEAR_COPY):
+            return True
+        if not self._sign(self.reader.read(words)):
+            return False
+        # "Does it cause breathing trouble?" asks in general; "he has trouble breathing" is happening now.
+        bases = [self.reader.base(word) for word in words]
+        return not self.general.found(bases) or self.now.found(bases)
+
+    def _sign(self, words):
+        """True when every part of some sign appears in the canonical words, all within SIGN_WINDOW words."""
+        places = defaultdict(list)  # (sign, part) -> positions
+        for i, word in enumerate(words):
+            for s, p, alternative in self.sign_starts.get(word, ()):
+                if tuple(words[i:i + len(alternative)]) == alternative:
+                    places[s, p].append(i)
+        for s in {s for s, _ in places}:
+            found = [places.get((s, p)) for p in range(self.sign_parts[s])]
+            if all(found) and any(max(c) - min(c) <= SIGN_WINDOW for c in product(*found)):
+                return True
+        return False
+
+    def _parts(self, folded):
+        """[weight, spelled words, in the question] for each part: the question counts most, set-aside parts nothing."""
+        found = sentences(folded)
+        asked = [question for _, question in found]
+        if len(found) > 1 and not any(asked):
+            asked[-1] = True  # without a question mark the question is usually last
+        parts = []
+        for (sentence, _), question in zip(found, asked):
+            question = question or len(found) == 1
+            weight = 1.0 if question else STORY_WEIGHT / (len(found) - sum(asked))
+            first = len(parts)
+            for chunk in _CLAUSE.split(sentence):
+                piece = []
+                for word in surface(chunk):
+                    if self.reader.base(word) not in self.contrast:
+                        piece.append(word)
+                        continue
+                    if piece:
+                        parts.append([weight, piece, question])
+                        piece = []
+                    for part in parts[first:]:  # "..., but" turns the weight to what follows
+                        part[0] *= BEFORE_CONTRAST
+                    first = len(parts)
+                if piece:
+                    parts.append([weight, piece, question])
+        aside = [self._set_aside(words) for _, words, _ in parts]
+        if not all(aside):
+            for part, drop in zip(parts, aside):
+                part[0] *= not drop
+        return parts
+
+    def _set_aside(self, words):
+        """True when a part opens or closes with a cue that the patient is not asking about it."""
+        meanings = [self.reader.canon(word) for word in words]
+        return self.openers.opens(meanings) or self.closers.closes(meanings)
+
+    def scores(self, text):
+        """Every intent's score (0-100) for the text, best first; None stands for "outside the knowledge"."""
+        return self._scores(fold(text))
+
+    def _scores(self, folded):
+        parts = self._parts(folded)
+        scores = self._weigh(parts)
+        # A long message is also judged by its question alone, so that its story cannot drown it out.
+        question = [part for part in parts if part[2]]
+        if len(question) < len(parts):
+            for intent, score in self._weigh(question).items():
+                if intent is not None:
+                    scores[intent] = max(score, scores.get(intent, 0.0))
+        return sorted(scores.items(), key=lambda item: -item[1])
+
+    def _weigh(self, parts):
+        """Each intent's share (0-100) of the evidence in the weighted parts, and None's: how foreign they are."""
+        weights = {}
+        for weight, words, _ in parts:
+            for feature in self._features(self.reader.read(words)):
+                weights[feature] = max(weight, weights.get(feature, 0.0))
+        evidence, total, at_home = defaultdict(float), 0.0, 1.0
+        for feature, weight in weights.items():
+            single = " " not in feature
+            entry = self.votes.get(feature)
+            if entry is None:
+                # Short unknown words are mostly shorthand ("r", "wat"), not another subject.
+                if single and len(feature) >= 4 and not feature.isdigit():
+                    total += weight * UNKNOWN_WEIGHT
+                    at_home *= 1.0 - weight * UNKNOWN_VOTE
+                continue
+            strength, votes = entry
+            if not single:
+                strength *= PAIR_WEIGHT
+            total += weight * strength
+            for intent, vote in votes:
+                if intent is not None:
+                    evidence[intent] += weight * strength * vote
+                else:
+                    at_home *= 1.0 - weight * vote * (1.0 if single else PAIR_WEIGHT)
+        scores = {intent: 100.0 * e / total for intent, e in evidence.items()} if total else {}
+        named = any(weights.get(anchor) for anchor in self.anchors)
+        scores[None] = 100.0 * (1.0 - at_home) * (ANCHOR_DISCOUNT if named else 1.0)
+        return scores
 
     def match(self, text):
         """The best intent for `text`, with its score and the runner-up's."""
-        query = normalise(text)
-        if not query:
-            return Match(None, 0.0)
-        words = {w: self.correct(w) for w in set(query.split())}
-        known = {c for c in words.values() if c}
-        corrected = " ".join(words[w] or w for w in query.split())
-
-        # Word view: IDF-weighted cosine between the query's words and each phrase's words.
-        query_mass = math.sqrt(sum(self.weight[w] ** 2 for w in known)) or 1.0
-        overlap = defaultdict(float)
-        for word in known:
-            w2 = self.weight[word] ** 2
-            for index in self.postings[word]:
-                overlap[index] += w2
-        best = {}
-        for index, shared in overlap.items():
-            score = 100.0 * shared / (query_mass * self.phrase_mass[index])
-            owner = self.owners[index]
-            if score > best.get(owner, (0.0,))[0]:
-                best[owner] = (score, index)
-
-        # Sentence view, blended in for the phrases the word view ranked, and for near copies it missed.
-        scored = {}
-        for owner, (score, index) in best.items():
-            scored[owner] = (1 - SENTENCE_WEIGHT) * score + SENTENCE_WEIGHT * fuzz.token_sort_ratio(corrected, self.phrases[index])
-        for phrase, ratio, index in process.extract(corrected, self.phrases, scorer=fuzz.ratio, limit=5, score_cutoff=80):
-            owner = self.owners[index]
-            scored[owner] = max(scored.get(owner, 0.0), ratio)
-
-        ranked = sorted(scored.items(), key=lambda item: -item[1])
+        folded = fold(text)
+        if self._emergency(surface(folded)):
+            return Match(EMERGENCY, 100.0, EMERGENCY)
+        ranked = self._scores(folded)
+        outside = dict(ranked).get(None, 0.0)
+        # The emergency examples teach which words are alarming; only emergency() may raise the alarm.
+        ranked = [(intent, score) for intent, score in ranked if intent not in (None, EMERGENCY)]
         if not ranked:
             return Match(None, 0.0)
         candidate, score = ranked[0]
         runner_up, runner_up_score = ranked[1] if len(ranked) > 1 else (None, 0.0)
-        intent = candidate if score >= self.threshold else None
-        return Match(intent, round(score, 1), candidate, runner_up, round(runner_up_score, 1))
+        answerable = score >= self.threshold and outside < OUTSIDE_BAR
+        return Match(candidate if answerable else None, round(score, 1), candidate, runner_up,
+                     round(runner_up_score, 1), self.rules.strict.get(candidate, 0.0))

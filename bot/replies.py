@@ -77,8 +77,8 @@ class Message:
 
 
 def numbered(heading, choices):
-    """A heading line and "1. Title" lines."""
-    return "\n".join([heading] + [f"{n}. {title}" for n, (_, title) in enumerate(choices, 1)])
+    """A heading line (when there is one) and "1. Title" lines."""
+    return "\n".join([heading] * bool(heading) + [f"{n}. {title}" for n, (_, title) in enumerate(choices, 1)])
 
 
 def lay_out(answer, words, state, welcome=None):

@@ -290,3 +290,20 @@ def test_every_key_of_a_patient_expires_after_the_retention_time(chat, assistant
     keys = [key for key in store.redis.scan_iter(f"{store.prefix}*") if PATIENT in key]
     assert {key.split(":")[2] for key in keys} == {"state", "transcript", "optout", "notice"}
     assert all(0 < store.redis.ttl(key) <= store.retention_seconds for key in keys)
+
+
+# Clarifying questions
+
+def test_two_close_topics_are_offered_and_a_number_picks_one(chat):
+    assert chat("side effect of fever after dose") == ["Did you mean:\n1. Coping\n2. Side effects"]
+    assert chat("2") == [SIDE_EFFECTS]
+
+
+def test_the_offer_is_answered_once(chat):
+    chat("side effect of fever after dose")
+    chat("1")
+    assert chat("9") == [f"That number is not on the list. {MENU}"]
+
+
+def test_a_clear_question_is_answered_without_asking(chat):
+    assert chat("what are the side effects") == [SIDE_EFFECTS]

@@ -55,6 +55,19 @@ def test_eval_reports_accuracy_rejection_and_recall(labelled):
     assert "in-scope accuracy: 100.0% (3/3)" in result.stdout
     assert "null rejection:    100.0% (1/1)" in result.stdout
     assert "typo" in result.stdout and "opt_out" in result.stdout
+    assert "emergency recall:  0.0% (0/0), false alarms: 0" in result.stdout
+
+
+def test_eval_reports_emergency_recall_and_false_alarms(tmp_path):
+    path = tmp_path / "emergencies.jsonl"
+    cases = [
+        {"text": "i cannot breathe", "intent": "emergency", "kind": "plain"},
+        {"text": "chest pain now", "intent": "emergency", "kind": "plain"},
+        {"text": "how much does it cost", "intent": "costs", "kind": "plain"},
+    ]
+    path.write_text("\n".join(json.dumps(c) for c in cases) + "\n")
+    result = run(["eval", str(path)])
+    assert "emergency recall:  100.0% (2/2), false alarms: 0" in result.stdout
 
 
 def test_eval_fails_below_the_bar_and_lists_the_confusion(labelled, tmp_path):

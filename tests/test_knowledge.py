@@ -229,3 +229,52 @@ def test_commands_and_canned_replies_are_checked(tmp_path):
     assert "required command 'cancel' is missing" in message
     text = fixture_text().replace("- title: Call back\n  text: We will call you back today.\n", "- text: no title\n", 1)
     assert "coordinator_replies.1: needs a title" in broken(tmp_path, text)
+def with_matching(section):
+    return fixture_text() + "matching:\n" + section
+
+
+def test_matching_rules_are_optional_and_loaded(tmp_path):
+    path = tmp_path / "responses.yaml"
+    path.write_text(with_matching("  synonyms:\n    costs: [kharcha, paisa]\n  strict:\n    eligibility: 20\n"))
+    loaded = knowledge.load(path)
+    assert loaded.matcher.match("kharcha").intent == "costs"
+    assert loaded.matcher.rules.strict == {"eligibility": 20.0}
+
+
+def test_a_word_listed_under_two_synonyms_is_named(tmp_path):
+    message = broken(tmp_path, with_matching("  synonyms:\n    cost: [kharcha]\n    money: [paise, kharchaa]\n"))
+    assert "matching.synonyms.money: 'kharchaa' reads as 'cost' too" in message
+
+
+def test_an_ignored_word_that_carries_a_meaning_is_named(tmp_path):
+    text = with_matching("  synonyms:\n    hello: [hi, namaste]\n  ignore: [the, hi]\n")
+    line = text.splitlines().index("  ignore: [the, hi]") + 1
+    assert f"responses.yaml:{line}: matching.ignore.1: 'hi' is ignored but also read as 'hello'" in broken(tmp_path, text)
+
+
+def test_a_strict_topic_that_does_not_exist_is_named(tmp_path):
+    message = broken(tmp_path, with_matching("  strict:\n    eligibilty: 15\n"))
+    assert "matching.strict.eligibilty: intent 'eligibilty' does not exist (did you mean 'eligibility'?)" in message
+
+
+def test_true_and_false_need_quotes_while_yes_and_no_are_words(tmp_path):
+    message = broken(tmp_path, with_matching("  ignore: [the, true]\n"))
+    assert "matching.ignore.1: YAML reads true/false as a yes/no value: put the word in quotes" in message
+    path = tmp_path / "responses.yaml"
+    path.write_text(with_matching("  ignore: [the, no]\n"), encoding="utf-8")
+    assert "no" in knowledge.load(path).matcher.rules.ignore
+
+
+def test_an_emergency_sign_with_an_empty_part_is_named(tmp_path):
+    message = broken(tmp_path, with_matching('  emergency_signs:\n    - "chest ; "\n'))
+    assert "matching.emergency_signs.0: each ;-separated part needs at least one word" in message
+
+
+def test_an_unknown_matching_field_is_named(tmp_path):
+    message = broken(tmp_path, with_matching("  synonym:\n    cost: [kharcha]\n"))
+    assert "matching.synonym: unknown field 'synonym'; did you mean 'synonyms'?" in message
+
+
+def test_ignored_entries_are_single_words(tmp_path):
+    message = broken(tmp_path, with_matching("  ignore: [the, someone else]\n"))
+    assert "matching.ignore.1: 'someone else': list single words here" in message

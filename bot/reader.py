@@ -1,0 +1,129 @@
+"""Spelled words -> canonical words: the synonyms of responses.yaml, then rapidfuzz spelling correction."""
+
+import re
+from collections import Counter, defaultdict
+
+from rapidfuzz import process
+from rapidfuzz.distance import DamerauLevenshtein
+
+from bot.words import fold, spell, stem, surface
+
+# An unknown word of at least 4 letters is read as the known word it is one edit away from (a wrong,
+# missing, extra or swapped letter); two edits from 9 letters, three from 13.
+SPELLING_EDITS = ((13, 3), (9, 2), (4, 1))
+_CACHE_LIMIT = 50_000  # patients can invent words without end
+_VOWELS = re.compile(r"[aeiou]")
+
+
+def skeleton(word):
+    """The word without vowels after its first letter: "treatment" -> "trtmnt"."""
+    return word[:1] + _VOWELS.sub("", word[1:])
+
+
+def words_of(text):
+    """The spelled words of any text, as the reader compares them."""
+    return surface(fold(text))
+
+
+class Reader:
+    """Turns spelled words into canonical words; everything it knows is built once per knowledge load."""
+
+    def __init__(self, synonyms, ignore, texts, foreign=()):
+        """`texts` are all the example phrases and cues; `foreign` the ones about other things."""
+        self._bases = {}
+        self.synonyms, self.phrases = {}, defaultdict(list)
+        for word, variants in synonyms.items():
+            for variant in [word, *variants]:
+                words = words_of(variant)
+                if len(words) == 1:
+                    self.synonyms[self.base(words[0])] = self.base(word)
+        self.ignore = {self.canon(w) for text in ignore for w in words_of(text)}
+        # Phrases compare word meanings, so "hosh nahin" is "hosh nahi"; words that say nothing may sit
+        # inside a phrase: "stay in the hospital" is "stay in hospital".
+        self.skippable = {w for w in self.ignore if not w.isdigit()}
+        for word, variants in synonyms.items():
+            for variant in [word, *variants]:
+                words = [self.canon(w) for w in words_of(variant)]
+                inner = words[:1] + [w for w in words[1:] if w not in self.skippable]
+                words = tuple(inner if len(inner) > 1 else words)
+                if len(words) > 1:
+                    self.phrases[words[0]].append((words, self.base(word)))
+        for entries in self.phrases.values():
+            entries.sort(key=lambda entry: -len(entry[0]))
+
+        everything = list(texts) + list(ignore) + list(synonyms)
+        everything += [variant for variants in synonyms.values() for variant in variants]
+        seen = Counter(w for text in everything for w in words_of(text))
+        self.known = {word: self.canon(word) for word in seen}
+        self.meanings = set(self.known.values())
+        # Spelling is corrected toward words of our own topics only: "watch" must not become "match" (cricket).
+        home = Counter(w for text in everything for w in words_of(text))
+        home.subtract(w for text in foreign for w in words_of(text))
+        # Indexed by first letter (typos rarely hit it); most used first, so a tie goes to the common word.
+        self.vocabulary, self.skeletons = defaultdict(list), {}
+        for word in sorted(seen, key=lambda w: (-seen[w], w)):
+            if len(word) >= 3 and not word.isdigit() and (home[word] > 0 or word not in home):
+                self.vocabulary[word[0]].append(word)
+                if len(skeleton(word)) >= 3:
+                    self.skeletons.setdefault(skeleton(word), word)
+        self._corrected = {}
+
+    def base(self, word):
+        """A spelled word without its English ending ("vomiting" -> "vomit")."""
+        found = self._bases.get(word)
+        if found is None:
+            found = stem(spell(word))
+            if len(self._bases) < _CACHE_LIMIT:
+                self._bases[word] = found
+        return found
+
+    def canon(self, word):
+        """The canonical form of one spelled word, before any spelling correction."""
+        base = self.base(word)
+        return self.synonyms.get(base, base)
+
+    def read(self, words):
+        """Canonical words for a list of spelled words: phrase synonyms first, then word by word."""
+        meanings = [self.canon(word) for word in words]
+        out, i = [], 0
+        while i < len(words):
+            for phrase, target in self.phrases.get(meanings[i], ()):
+                end = self._phrase_end(meanings, i, phrase)
+                if end:
+                    out.append(target)
+                    i = end
+                    break
+            else:
+                out.append(self.correct(words[i]))
+                i += 1
+        return out
+
+    def _phrase_end(self, meanings, start, phrase):
+        """Where the phrase ends when it starts at `start`, skipping words that say nothing; else None."""
+        at = start
+        for part in phrase:
+            while start < at < len(meanings) and meanings[at] != part and meanings[at] in self.skippable:
+                at += 1
+            if at >= len(meanings) or meanings[at] != part:
+                return None
+            at += 1
+        return at
+
+    def correct(self, word):
+        """The canonical form of a word, corrected to the nearest known word when it is unknown."""
+        found = self.known.get(word) or self._corrected.get(word)
+        if found:
+            return found
+        found = self.canon(word)
+        edits = next((n for length, n in SPELLING_EDITS if len(word) >= length), 0)
+        # "says" is "say", a known word: only a word unknown even without its ending is misspelt.
+        if found not in self.meanings and not word.isdigit():
+            best = edits and process.extractOne(word, self.vocabulary.get(word[0], ()),
+                                                scorer=DamerauLevenshtein.distance, score_cutoff=edits)
+            if best:
+                found = self.known[best[0]]
+            elif len(word) >= 3 and skeleton(word) == word and word in self.skeletons:
+                found = self.known[self.skeletons[word]]  # SMS writing without vowels: "trtmnt", "hsptl"
+        if len(self._corrected) < _CACHE_LIMIT:
+            self._corrected[word] = found
+        return found

@@ -1,0 +1,237 @@
+"""The matcher on the real knowledge: a phrase bank of our own messages, emergencies, clarifying, spelling."""
+
+import json
+from collections import Counter, defaultdict
+
+import pytest
+
+from bot import knowledge
+from bot.config import ROOT
+from bot.knowledge import parse
+from bot.words import fold, sentences, spell, stem, transliterate
+from tests.conftest import FIXTURE_KNOWLEDGE, HERE
+
+PHRASE_BANK = HERE / "phrasebank.jsonl"
+
+
+@pytest.fixture(scope="module")
+def matcher():
+    return knowledge.load(ROOT / "responses.yaml").matcher
+
+
+def bank():
+    with open(PHRASE_BANK, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def test_the_phrase_bank_is_matched_well_enough(matcher):
+    """An edit to responses.yaml that breaks what patients write is caught here, with the lines it broke."""
+    per_kind, misses = defaultdict(Counter), []
+    for case in bank():
+        got = matcher.match(case["text"]).intent
+        right = got == case["intent"]
+        per_kind[case["kind"]][right] += 1
+        if not right:
+            misses.append(f'{case["text"]!r}: expected {case["intent"]}, got {got}')
+    in_scope = sum((c for kind, c in per_kind.items() if kind != "out_of_scope"), Counter())
+    report = "\n".join(misses)
+    assert in_scope[True] / sum(in_scope.values()) >= 0.95, report
+    assert per_kind["out_of_scope"][True] / sum(per_kind["out_of_scope"].values()) >= 0.9, report
+    weak = {kind: f"{c[True]}/{sum(c.values())}" for kind, c in per_kind.items() if c[True] / sum(c.values()) < 0.85}
+    assert weak == {}, report
+
+
+def test_every_emergency_in_the_phrase_bank_is_recognised(matcher):
+    missed = [c["text"] for c in bank() if c["intent"] == "emergency" and not matcher.emergency(c["text"])]
+    assert missed == []
+
+
+def test_the_phrase_bank_is_not_a_copy_of_the_knowledge(matcher):
+    """The bank measures generalisation only while its lines are not example phrases themselves."""
+    real = knowledge.load(ROOT / "responses.yaml")
+    examples = {" ".join(fold(p).split()) for i in real.intents.values() for p in i.phrases}
+    copied = [c["text"] for c in bank() if " ".join(fold(c["text"]).split()) in examples]
+    assert copied == []
+
+
+@pytest.mark.parametrize("text, intent", [
+    # typos and SMS spelling
+    ("wat r the side efects of interlukin", "side_effects"),
+    ("hw much dose it cost", "costs"),
+    ("insurense claim rejectd", "insurance"),
+    ("how mny cyles", "duration"),
+    # Hinglish in Latin letters
+    ("ilaj me kitna kharcha aayega", "costs"),
+    ("ulti ho rahi hai kya karein", "manage_side_effects"),
+    ("mere papa ko ye dawai mil sakti hai kya", "eligibility"),
+    # Hindi in Devanagari
+    ("इलाज में कितना खर्च आएगा", "costs"),
+    ("क्या यह इलाज सुरक्षित है", "side_effects"),
+    ("क्या खाना नहीं खाना चाहिए", "nutrition"),
+    # everyday paraphrase
+    ("he feels hot and shivery after the drip, what can we do", "manage_side_effects"),
+    ("will the hospital keep her in overnight for the medicine", "administration"),
+    ("are there people in the same situation we could talk to", "support_groups"),
+    # very short
+    ("cost?", "costs"),
+    ("agent", "human_handoff"),
+    ("diet", "nutrition"),
+    ("stop", "opt_out"),
+])
+def test_how_patients_write_is_understood(matcher, text, intent):
+    assert matcher.match(text).intent == intent
+
+
+@pytest.mark.parametrize("text, intent", [
+    ("not the side effects, how long does it last", "duration"),
+    ("I know the price already, does the insurance pay for it", "insurance"),
+    ("forget about diet, can he go to the gym", "lifestyle"),
+    ("side effects nahi, kharcha batao", "costs"),
+    ("The first part about costs was clear, but how many cycles will he need?", "duration"),
+])
+def test_what_the_patient_sets_aside_does_not_count(matcher, text, intent):
+    assert matcher.match(text).intent == intent
+
+
+def test_in_a_long_message_the_question_decides(matcher):
+    story = ("My father is 64 and had surgery for kidney cancer last year. The cancer has come back and the "
+             "oncologist in Jaipur wants to try interleukin. He is worried about the costs and we are worried "
+             "about him. What happens on the days he gets the drip?")
+    assert matcher.match(story).intent == "what_to_expect"
+
+
+@pytest.mark.parametrize("text", [
+    "what is the weather in kolkata tomorrow",
+    "who won the kabaddi final",
+    "what are the side effects of metformin",
+    "my son has dengue, what should he eat",
+    "how much does a knee replacement cost",
+    "survival rate of pancreatic cancer",
+    "is there a job opening for a pharmacist",
+    "tell me a joke",
+    "qqqq zzzz",
+])
+def test_questions_about_other_things_get_the_fallback(matcher, text):
+    assert matcher.match(text).intent is None
+
+
+def test_naming_the_therapy_keeps_a_question_in_scope(matcher):
+    assert matcher.match("survival rate of lung cancer").intent is None
+    assert matcher.match("what is the survival rate with il-2 for melanoma").intent == "benefits"
+
+
+EMERGENCIES = [
+    "my father cannot breathe", "he cnt breth pls help", "she is gasping for air",
+    "saans nahi aa rahi", "papa ki saans phool rahi hai", "सांस लेने में दिक्कत हो रही है",
+    "severe chest pain", "chest pian since morning", "seene me tez dard", "छाती में दर्द",
+    "she fainted in the bathroom", "he collapsed and is not responding", "mummy behosh ho gayi",
+    "he is having a seizure", "jhatke aa rahe hain", "fever is 104 and rising", "bukhar 105 hai",
+    "she is confused and not making sense", "papa ajeeb baatein kar rahe hain",
+    "the line in his arm is bleeding a lot", "khoon ki ulti ho rahi hai", "her lips are turning blue",
+    "his face and throat are swelling", "not passed urine since morning", "i want to end my life",
+    "he is panting and can't speak", "she is not opening her eyes", "his pulse is very weak",
+    "severe dizziness and he fell down", "vomiting non stop, cannot keep water down", "he is very drowsy",
+    "she doesn't know where she is", "होश नहीं है",
+]
+
+
+@pytest.mark.parametrize("text", EMERGENCIES)
+def test_severe_symptoms_happening_now_are_emergencies(matcher, text):
+    assert matcher.emergency(text)
+    assert matcher.match(text).intent == "emergency"
+
+
+@pytest.mark.parametrize("text", [
+    "is fever normal after il-2",
+    "does il-2 cause breathing problems",
+    "can interleukin cause low blood pressure",
+    "is bleeding a side effect",
+    "what if he can't breathe during the treatment",
+    "he had a seizure last year, can he still take il-2",
+    "my father has a mild fever after the drip, what should we do",
+    "will i feel dizzy",
+    "no more bot answers, connect me to a real person",
+    "is drowsiness a side effect of il-2",
+])
+def test_questions_about_symptoms_in_general_are_not_emergencies(matcher, text):
+    assert not matcher.emergency(text)
+    assert matcher.match(text).intent != "emergency"
+
+
+def test_close_topics_are_offered_as_a_choice(matcher):
+    match = matcher.match("is vomiting normal")
+    assert set(match.options(8)) == {"side_effects", "manage_side_effects"}
+
+
+def test_a_clear_winner_is_not_questioned(matcher):
+    assert matcher.match("how much does interleukin therapy cost").options(8) == ()
+
+
+def test_a_strict_topic_needs_a_bigger_lead():
+    text = FIXTURE_KNOWLEDGE.read_text(encoding="utf-8")
+    plain = parse(text).matcher.match("who can get the side effects treatment")
+    strict = parse(text + "matching:\n  strict:\n    eligibility: 99\n    side_effects: 99\n").matcher
+    match = strict.match("who can get the side effects treatment")
+    assert plain.options(0) == ()
+    assert match.options(0) == (plain.intent, plain.runner_up)
+
+
+def test_match_reports_the_runner_up_and_margin(matcher):
+    match = matcher.match("how long does each cycle take")
+    assert match.intent == "duration"
+    assert match.runner_up not in (None, "duration")
+    assert match.margin == pytest.approx(match.score - match.runner_up_score)
+
+
+@pytest.mark.parametrize("devanagari, latin", [
+    ("सांस", "saans"), ("बुखार", "bukhaar"), ("कितना", "kitnaa"), ("दर्द", "dard"),
+    ("समझना", "samajhnaa"), ("ज़्यादा", "zyaadaa"), ("१०४", "104"),
+])
+def test_devanagari_is_read_in_latin_letters(devanagari, latin):
+    assert transliterate(devanagari) == latin
+
+
+def test_spelling_and_endings_are_folded():
+    assert spell("bukhaar") == spell("bukhar") == "bukhar"
+    assert stem("vomiting") == stem("vomits") == "vomit"
+    assert stem("cured") == stem("cure")
+    assert fold("Can’t") == "cant"
+
+
+def test_a_long_message_is_split_into_sentences():
+    assert sentences(fold("He is 60. Can he take it? thanks")) == [
+        ("he is 60.", False), ("can he take it?", True), ("thanks", False)]
+
+
+def test_misspelt_words_are_read_as_the_nearest_known_word(matcher):
+    read = matcher.reader.read
+    assert read(["insurense"]) == read(["insurance"])
+    assert read(["melenoma"]) == read(["melanoma"])
+    # a real word is not "corrected" into a word that only questions about other things use
+    assert read(["watch"]) != read(["match"])
+
+
+def test_synonym_phrases_match_across_filler_words(matcher):
+    read = matcher.reader.read
+    assert read("stay in the hospital".split()) == read("stay in hospital".split())
+
+
+def test_the_fixture_knowledge_without_matching_rules_still_matches():
+    fixture = parse(FIXTURE_KNOWLEDGE.read_text(encoding="utf-8")).matcher
+    assert fixture.match("how much does it cost").intent == "costs"
+    assert fixture.match("quantum physics homework").intent is None
+    assert fixture.emergency("i cannot breathe")
+
+
+@pytest.mark.parametrize("text", [
+    "😀😀😀", "中文消息", "مرحبا كيف حالك", "\u200b\u200d", "a" * 1600, "x " * 800, "\x00\x01", "١٢٣",
+    "ि्ं" * 100, "??!!..", "ok" * 800,
+])
+def test_odd_messages_are_matched_to_nothing_without_error(matcher, text):
+    match = matcher.match(text)
+    assert match.intent is None and not matcher.emergency(text)
+
+
+def test_accents_and_full_width_letters_are_read_plainly(matcher):
+    assert fold("thérapie ＣＯＳＴ") == "therapie cost"
+    assert matcher.match("ＣＯＳＴ?").intent == "costs"
