@@ -1,4 +1,4 @@
-"""The command line: python -m bot chat | match | eval | coordinator add NAME."""
+"""The command line: python -m bot chat | match | eval | check | coordinator add NAME."""
 
 import argparse
 import dataclasses
@@ -7,7 +7,7 @@ import json
 import sys
 from collections import Counter, defaultdict
 
-from bot import build_assistant, knowledge
+from bot import build_assistant, checks, knowledge
 from bot.assistant import Inbound
 from bot.config import ROOT, ConfigError, Settings
 
@@ -85,6 +85,20 @@ def evaluate(args, settings):
     return 1 if failed else 0
 
 
+def check(args, settings):
+    """Check a knowledge file (the live one by default) and its expectations; exit 1 when there are errors."""
+    from intents import HANDLERS
+
+    report = checks.run(args.path or settings.KNOWLEDGE_PATH, settings, args.expectations, HANDLERS)
+    if report.knowledge:
+        intents = report.knowledge.intents.values()
+        print(f"{report.path}: {len(intents)} intents, {sum(len(i.phrases) for i in intents)} phrases")
+    for finding in report.ordered():
+        print(finding)
+    print(report.summary())
+    return 1 if report.errors else 0
+
+
 MIN_PASSWORD = 10
 
 
@@ -132,6 +146,10 @@ def main(argv=None):
     p.add_argument("--min-accuracy", type=float, help="exit 1 below this in-scope accuracy (0.95 or 95)")
     p.add_argument("--min-rejection", type=float, help="exit 1 below this null rejection (0.9 or 90)")
     p.set_defaults(run=evaluate)
+    p = commands.add_parser("check", help="check the knowledge file and its expectations; exit 1 on errors")
+    p.add_argument("path", nargs="?", help="the file to check (default: KNOWLEDGE_PATH, the live one)")
+    p.add_argument("--expectations", help="phrases and the intent each must reach (default: expectations.yaml beside the file)")
+    p.set_defaults(run=check)
     p = commands.add_parser("coordinator", help="manage the coordinators' console accounts")
     accounts = p.add_subparsers(dest="action", required=True)
     p = accounts.add_parser("add", help="add an account or set its password (prompted, or one line of stdin)")

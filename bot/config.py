@@ -38,6 +38,7 @@ class Settings:
     KNOWLEDGE_PATH: str = _setting(str(ROOT / "responses.yaml"), "The knowledge file: intents, phrases and every reply.")
     TRANSCRIPT_LIMIT: int = _setting(200, "Messages kept per conversation; older ones are dropped.")
     RETENTION_DAYS: int = _setting(90, "Days a conversation's state and transcript are kept after its last message.")
+    REVIEW_MAX_DAYS: int = _setting(365, "A clinical review (`reviewed_on` of an intent in the knowledge file) older than this many days is reported by `python -m bot check`.")
     QUICK_REPLY_SIDS: str = _setting("", "Content templates (twilio/quick-reply) for lists of 1 to 3 choices, as `count=HX...` pairs separated by commas, e.g. `2=HX...,3=HX...`. Lists without a template go out as numbered text.")
     LIST_PICKER_SIDS: str = _setting("", "Content templates (twilio/list-picker) for lists of up to 10 choices, as `count=HX...` pairs, e.g. `8=HX...` for the topic menu.")
     EMERGENCY_NUMBERS: str = _setting("112 (emergency) or 108 (ambulance)", "Numbers given in the emergency reply.")
