@@ -337,3 +337,13 @@ class Store:
         key = f"{self.prefix}secret-key"
         self.redis.set(key, secrets.token_hex(32), nx=True)
         return self.redis.get(key)
+
+    # The knowledge file's last good text, for a process that starts while the file is broken.
+
+    def keep_knowledge(self, text):
+        """Keep the text of the knowledge file that was just loaded without a problem."""
+        self.redis.set(f"{self.prefix}knowledge", text)
+
+    def kept_knowledge(self):
+        """The last knowledge text that loaded without a problem, or None."""
+        return self.redis.get(f"{self.prefix}knowledge")

@@ -70,6 +70,17 @@ class RedisServer:
             self.process = None
 
 
+def wait_for(condition, what, seconds=20):
+    """Wait until `condition()` is true; fail naming `what` otherwise."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory):
     """TEST_REDIS_URL when given (CI gives one), otherwise a redis-server started for this session."""

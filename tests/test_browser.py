@@ -7,7 +7,6 @@ themselves, as in production. Refresh docs/console.png with UPDATE_SCREENSHOTS=1
 import os
 import shutil
 import threading
-import time
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
@@ -16,7 +15,7 @@ from werkzeug.serving import make_server
 from bot import create_app
 from bot.config import ROOT
 from bot.console import hash_password
-from tests.conftest import CLINIC_NUMBER, PATIENT, WhatsApp
+from tests.conftest import CLINIC_NUMBER, PATIENT, WhatsApp, wait_for
 
 PASSWORD = "correct horse battery"
 ATTACK = "<img src=x onerror=alert(1)>"
@@ -47,17 +46,6 @@ def browser():
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
-
-
-def wait_for(condition, what, seconds=20):
-    """Wait until `condition()` is true; fail naming `what` otherwise."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"gave up waiting for {what}")
 
 
 def screenshot(page, name, tmp_path):
