@@ -20,7 +20,8 @@ from intents import HANDLERS
 def build_assistant(settings, instance_path):
     """The assistant with its store, knowledge and handoff queue, shared by the web app and the command line."""
     redis_client = connect(settings.REDIS_URL, instance_path)
-    store = Store(redis_client, settings.KEY_PREFIX, settings.TRANSCRIPT_LIMIT, settings.retention_seconds)
+    store = Store(redis_client, settings.KEY_PREFIX, settings.TRANSCRIPT_LIMIT, settings.retention_seconds,
+                  settings.office_hours.zone)
     knowledge_file = KnowledgeFile(settings.KNOWLEDGE_PATH, handled=HANDLERS, store=store)
     handoff = Handoff(store, Jobs(redis_client, settings.KEY_PREFIX), knowledge_file, settings)
     # Buttons need Twilio's REST API; without a content template every choice goes out as numbered text.
@@ -55,9 +56,10 @@ def create_app(config=None):
     )
     CSRFProtect(app)
 
-    from bot import console, webhook
+    from bot import console, ops, webhook
     app.register_blueprint(webhook.bp)
     app.register_blueprint(console.bp)
+    app.register_blueprint(ops.bp)
 
     handoff = assistant.handoff
     worker = Worker(handoff.jobs, Outbound(settings), handoff)

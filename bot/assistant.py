@@ -66,6 +66,8 @@ class Assistant:
         language.choose(inbound.body, state, knowledge.hinglish_words)
         words = Words(knowledge, self.settings, state)
         answer = self._answer(inbound, state, words)
+        # Daily counts for the operations' activity view: messages, patients, the intent answered.
+        self.store.count_message(inbound.sender, answer.intent)
         if answer.erase:
             # The patient asked for their data to be erased: nothing of this exchange is kept either.
             self.store.forget(inbound.sender)
@@ -119,6 +121,8 @@ class Assistant:
         # Everything else is matched to an intent; too far from every one gets the fallback.
         match = knowledge.matcher.match(body)
         if match.intent is None:
+            # Kept for operations, who add the phrases (or topics) that patients use and the file lacks.
+            self.store.keep_unanswered(inbound.sender, body)
             # The second miss in a row offers a person rather than the same fallback again.
             if misses + 1 >= 2:
                 state["confirm"] = "handoff"
