@@ -387,9 +387,10 @@ class Store:
         pipe.sadd(own, question_id)
         pipe.expire(own, self.retention_seconds)
         self._count(pipe, now, "unanswered")
-        pipe.execute()
+        pipe.zcard(index)
+        kept = pipe.execute()[-1]
         # Past the limit the oldest questions go, so a flood of messages cannot fill Redis.
-        oldest = self.redis.zrange(index, 0, -self.unanswered_limit - 1)
+        oldest = self.redis.zrange(index, 0, -self.unanswered_limit - 1) if kept > self.unanswered_limit else []
         if oldest:
             self.redis.delete(*map(self._question, oldest))
             self.redis.zrem(index, *oldest)
