@@ -10,6 +10,7 @@ from collections import Counter, defaultdict
 from bot import build_assistant, checks, knowledge, unanswered
 from bot.assistant import Inbound
 from bot.config import ROOT, ConfigError, Settings
+from intents import HANDLERS
 
 
 def chat(args, settings):
@@ -87,8 +88,6 @@ def evaluate(args, settings):
 
 def check(args, settings):
     """Check a knowledge file (the live one by default) and its expectations; exit 1 when there are errors."""
-    from intents import HANDLERS
-
     report = checks.run(args.path or settings.KNOWLEDGE_PATH, settings, args.expectations, HANDLERS)
     if report.knowledge:
         intents = report.knowledge.intents.values()
