@@ -14,13 +14,15 @@ from bot.knowledge import KnowledgeFile
 from bot.logs import configure
 from bot.outbound import Outbound
 from bot.store import Store, connect
+from intents import HANDLERS
 
 
 def build_assistant(settings, instance_path):
     """The assistant with its store, knowledge and handoff queue, shared by the web app and the command line."""
     redis_client = connect(settings.REDIS_URL, instance_path)
-    store = Store(redis_client, settings.KEY_PREFIX, settings.TRANSCRIPT_LIMIT, settings.retention_seconds)
-    knowledge_file = KnowledgeFile(settings.KNOWLEDGE_PATH)
+    store = Store(redis_client, settings.KEY_PREFIX, settings.TRANSCRIPT_LIMIT, settings.retention_seconds,
+                  settings.office_hours.zone)
+    knowledge_file = KnowledgeFile(settings.KNOWLEDGE_PATH, handled=HANDLERS, store=store)
     handoff = Handoff(store, Jobs(redis_client, settings.KEY_PREFIX), knowledge_file, settings)
     # Buttons need Twilio's REST API; without a content template every choice goes out as numbered text.
     outbound = Outbound(settings) if settings.quick_reply_sids or settings.list_picker_sids else None
@@ -54,9 +56,10 @@ def create_app(config=None):
     )
     CSRFProtect(app)
 
-    from bot import console, webhook
+    from bot import console, ops, webhook
     app.register_blueprint(webhook.bp)
     app.register_blueprint(console.bp)
+    app.register_blueprint(ops.bp)
 
     handoff = assistant.handoff
     worker = Worker(handoff.jobs, Outbound(settings), handoff)

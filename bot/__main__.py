@@ -1,4 +1,4 @@
-"""The command line: python -m bot chat | match | eval | coordinator add NAME."""
+"""The command line: python -m bot chat | match | eval | check | unanswered | coordinator add NAME."""
 
 import argparse
 import dataclasses
@@ -7,9 +7,10 @@ import json
 import sys
 from collections import Counter, defaultdict
 
-from bot import build_assistant, knowledge
+from bot import build_assistant, checks, knowledge, unanswered
 from bot.assistant import Inbound
 from bot.config import ROOT, ConfigError, Settings
+from intents import HANDLERS
 
 
 def chat(args, settings):
@@ -95,6 +96,37 @@ def evaluate(args, settings):
     return 1 if failed else 0
 
 
+def check(args, settings):
+    """Check a knowledge file (the live one by default) and its expectations; exit 1 when there are errors."""
+    report = checks.run(args.path or settings.KNOWLEDGE_PATH, settings, args.expectations, HANDLERS)
+    if report.knowledge:
+        intents = report.knowledge.intents.values()
+        print(f"{report.path}: {len(intents)} intents, {sum(len(i.phrases) for i in intents)} phrases")
+    for finding in report.ordered():
+        print(finding)
+    print(report.summary())
+    return 1 if report.errors else 0
+
+
+def list_unanswered(args, settings):
+    """The questions the assistant could not answer, grouped, with the nearest intent and YAML to paste."""
+    assistant = build_assistant(settings, str(ROOT / "instance"))
+    knowledge_now = assistant.knowledge_file.current()
+    entries = assistant.store.unanswered()
+    found = unanswered.groups(entries, knowledge_now)
+    print(f"{len(entries)} unanswered question{'s' * (len(entries) != 1)} in the last {settings.RETENTION_DAYS} days, "
+          f"{len(found)} group{'s' * (len(found) != 1)}")
+    for number, group in enumerate(found[:args.limit], 1):
+        nearest = f"nearest intent: {group.nearest} (score {group.score:.0f})" if group.nearest else "no intent comes near"
+        now = f"; now answered as {group.answered_now}" if group.answered_now else ""
+        print(f"\n{number}. {group.count}x, {nearest}{now}")
+        for text in group.examples:
+            print(f"   - {text}")
+        if group.snippet:
+            print("\n" + group.snippet, end="")
+    return 0
+
+
 MIN_PASSWORD = 10
 
 
@@ -118,8 +150,9 @@ def add_coordinator(args, settings):
 
     store = build_assistant(settings, str(ROOT / "instance")).store
     existed = store.coordinator(name) is not None
-    store.add_coordinator(name, hash_password(password))
-    print(f"{'updated' if existed else 'added'} coordinator {name}: log in at /console/login")
+    store.add_coordinator(name, hash_password(password), ops=args.ops)
+    ops = "with" if store.coordinator(name)["ops"] else "without"
+    print(f"{'updated' if existed else 'added'} coordinator {name} ({ops} the operations pages): log in at /console/login")
     return 0
 
 
@@ -142,10 +175,20 @@ def main(argv=None):
     p.add_argument("--min-accuracy", type=float, help="exit 1 below this in-scope accuracy (0.95 or 95)")
     p.add_argument("--min-rejection", type=float, help="exit 1 below this null rejection (0.9 or 90)")
     p.set_defaults(run=evaluate)
+    p = commands.add_parser("check", help="check the knowledge file and its expectations; exit 1 on errors")
+    p.add_argument("path", nargs="?", help="the file to check (default: KNOWLEDGE_PATH, the live one)")
+    p.add_argument("--expectations", help="phrases and the intent each must reach (default: expectations.yaml beside the file)")
+    p.set_defaults(run=check)
+    p = commands.add_parser("unanswered", help="list what patients asked that the assistant could not answer, grouped")
+    p.add_argument("--limit", type=int, default=30, help="show at most this many groups (largest first)")
+    p.set_defaults(run=list_unanswered)
     p = commands.add_parser("coordinator", help="manage the coordinators' console accounts")
     accounts = p.add_subparsers(dest="action", required=True)
     p = accounts.add_parser("add", help="add an account or set its password (prompted, or one line of stdin)")
     p.add_argument("name", help="the coordinator's name; patients see its first word, e.g. Priya")
+    p.add_argument("--ops", action=argparse.BooleanOptionalAction, default=None,
+                   help="--ops opens the operations pages (unanswered questions, activity, the knowledge file); "
+                        "--no-ops closes them; without either the account keeps what it had")
     p.set_defaults(run=add_coordinator)
     args = parser.parse_args(argv)
     try:

@@ -66,6 +66,8 @@ class Assistant:
         language.choose(inbound.body, state, knowledge.hinglish_words)
         words = Words(knowledge, self.settings, state)
         answer = self._answer(inbound, state, words)
+        # Daily counts for the operations' activity view: messages, patients, the intent answered.
+        self.store.count_message(inbound.sender, answer.intent)
         if answer.erase:
             # The patient asked for their data to be erased: nothing of this exchange is kept either.
             self.store.forget(inbound.sender)
@@ -121,9 +123,13 @@ class Assistant:
         # Two topics nearly tied (or a harmful-if-wrong topic not clearly ahead): ask; a digit then picks one.
         options = match.options(self.settings.CLARIFY_MARGIN)
         if options:
+            # Kept for operations too: a phrase or two in the file would settle such questions.
+            self.store.keep_unanswered(inbound.sender, body)
             state["choices"] = list(options)
             return Answer(None, [words.message("clarify", options=numbered("", words.choices(options)))])
         if match.intent is None:
+            # Kept for operations, who add the phrases (or topics) that patients use and the file lacks.
+            self.store.keep_unanswered(inbound.sender, body)
             # The second miss in a row offers a person rather than the same fallback again.
             if misses + 1 >= 2:
                 state["confirm"] = "handoff"

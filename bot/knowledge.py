@@ -1,5 +1,6 @@
 """Load and check responses.yaml into an immutable Knowledge; reload it when the file changes."""
 
+import datetime
 import difflib
 import logging
 import os
@@ -55,7 +56,7 @@ INTENT_FIELDS = {
     "followups": "related intent ids offered after the reply",
     "source": "where the facts come from",
     "reviewed_by": "clinical reviewer",
-    "reviewed_on": "date of review",
+    "reviewed_on": "date of review, YYYY-MM-DD",
 }
 MAX_REPLY = 1000
 MAX_TITLE = 20
@@ -70,11 +71,12 @@ def fill(text, **values):
 
 
 class _Loader(yaml.SafeLoader):
-    """YAML as editors expect it: only true/false are booleans, so yes, no, on and off stay words."""
+    """YAML as editors expect it: only true/false are booleans, so yes, no, on and off stay words; dates stay
+    text (checked where a date is expected), so an impossible one such as 2025-02-30 is named, not a crash."""
 
 
 _Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
@@ -111,6 +113,10 @@ class Intent:
     phrases: tuple
     pages: MappingProxyType
     followups: tuple = ()
+    # Clinical governance: where the facts come from, and who checked the reply and when (None until reviewed).
+    source: str | None = None
+    reviewed_by: str | None = None
+    reviewed_on: datetime.date | None = None
 
     @property
     def title(self):
@@ -158,18 +164,29 @@ class Knowledge:
 
 
 
-def load(path, required=REQUIRED_INTENTS):
+def load(path, required=REQUIRED_INTENTS, handled=()):
     """Read and check the knowledge file; raise KnowledgeError naming file, line and field."""
+    return parse(read_text(path), path, required, handled)
+
+
+def read_text(path):
+    """The file's text, or KnowledgeError when it cannot be read."""
     try:
         with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+            return fh.read()
     except (OSError, UnicodeDecodeError) as exc:
-        raise KnowledgeError([Problem(path, 0, "", f"cannot read the file ({exc})")]) from None
-    return parse(text, path, required)
+        raise KnowledgeError([Problem(str(path), 0, "", f"cannot read the file ({exc})")]) from None
 
 
-def parse(text, path="responses.yaml", required=REQUIRED_INTENTS):
-    """Check YAML text and build Knowledge from it."""
+def parse(text, path="responses.yaml", required=REQUIRED_INTENTS, handled=()):
+    """Check YAML text and build Knowledge from it; `handled` lists the intents that have a handler in intents/."""
+    data, lines, written_twice = read(text, path)
+    return build(data, lines, path, required, handled, written_twice)
+
+
+def read(text, path="responses.yaml"):
+    """(data, the line of every field, keys written twice) from YAML text; a syntax error is a KnowledgeError."""
+    path = str(path)
     try:
         root = yaml.compose(text, Loader=_Loader)
         data = yaml.load(text, Loader=_Loader)
@@ -177,12 +194,21 @@ def parse(text, path="responses.yaml", required=REQUIRED_INTENTS):
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 0
         reason = getattr(exc, "problem", None) or str(exc)
+        context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and start and start.line + 1 != line:
+            # Where the broken part starts (an unclosed bracket or quote) is where the editor should look.
+            reason += f" ({context}, which starts on line {start.line + 1})"
         raise KnowledgeError([Problem(path, line, "", f"YAML syntax error: {reason}")]) from None
     lines, problems = {}, []
     if root is not None:
         _walk(root, (), lines, problems, path)
-    checker = _Checker(path, lines, problems)
-    knowledge = checker.build(data, required)
+    return data, lines, problems
+
+
+def build(data, lines, path="responses.yaml", required=REQUIRED_INTENTS, handled=(), problems=()):
+    """Knowledge from data read by `read`; KnowledgeError lists every problem (and those given), each with its line."""
+    problems = list(problems)
+    knowledge = _Checker(str(path), lines, problems).build(data, required, handled)
     if problems:
         raise KnowledgeError(problems)
     return knowledge
@@ -209,22 +235,33 @@ def _dotted(at):
     return ".".join(str(part) for part in at)
 
 
+def locate(path, lines, at, message):
+    """A Problem at field `at` (a tuple of keys), on its line or the line of its nearest written parent."""
+    line = next((lines[at[:n]] for n in range(len(at), -1, -1) if at[:n] in lines), 0)
+    return Problem(path, line, _dotted(at), message)
+
+
 class _Checker:
     """Builds Knowledge from parsed YAML, collecting every problem instead of stopping at the first."""
 
     def __init__(self, path, lines, problems):
         self.path, self.lines, self.problems = path, lines, problems
+        # Each phrase (as the matcher sees it) and where it was first written: the same phrase twice is ambiguous.
+        self.phrase_at = {}
 
     def problem(self, at, message):
-        line = next((self.lines[at[:n]] for n in range(len(at), -1, -1) if at[:n] in self.lines), 0)
-        self.problems.append(Problem(self.path, line, _dotted(at), message))
+        self.problems.append(locate(self.path, self.lines, at, message))
 
-    def build(self, data, required):
+    def build(self, data, required, handled=()):
         if not isinstance(data, dict):
             self.problem((), "the file must be a mapping with menu, messages and intents")
             return None
         self.unknown_keys(data, (), TOP_FIELDS)
         intents = self.intents(data.get("intents"), required)
+        for intent_id in handled:
+            if intent_id not in intents:
+                self.problem(("intents",), f"intents/ has a handler for '{intent_id}', but there is no intent "
+                                           f"'{intent_id}': put the intent back (a developer removes handlers)")
         messages = self.messages(data.get("messages"))
         menu = self.references(data.get("menu"), ("menu",), intents)
         commands = self.commands(data.get("commands"))
@@ -273,7 +310,7 @@ class _Checker:
             titles = self.per_language(
                 body.get("title") or str(intent_id).replace("_", " ").capitalize(), at + ("title",), self.title)
             intents[intent_id] = Intent(intent_id, MappingProxyType(titles), phrases, MappingProxyType(pages),
-                                        tuple(body.get("followups") or ()))
+                                        tuple(body.get("followups") or ()), *self.review(body, at))
         for intent in intents.values():
             self.references(list(intent.followups), ("intents", intent.id, "followups"), intents)
         return intents
@@ -286,11 +323,43 @@ class _Checker:
         for index, phrase in enumerate(raw):
             if isinstance(phrase, (int, float)) and not isinstance(phrase, bool):
                 phrase = str(phrase)  # "112" or "1" are fine phrases; YAML reads them as numbers
-            if not isinstance(phrase, str) or not phrase.strip():
-                self.problem(at + (index,), "each phrase must be non-empty text")
+            if not isinstance(phrase, str) or not normalise(phrase):
+                self.problem(at + (index,), "each phrase must be text with at least one letter or digit")
                 continue
+            self.unique(phrase, at + (index,))
             good.append(phrase)
         return tuple(good)
+
+    def unique(self, phrase, at):
+        """A phrase under two intents (capitals and punctuation ignored) makes the answer a coin toss."""
+        key = normalise(phrase)
+        first = self.phrase_at.setdefault(key, at)
+        if first == at:
+            return
+        where = f"line {self.lines[first]}" if first in self.lines else _dotted(first)
+        if first[1] == at[1]:
+            self.problem(at, f"'{phrase}' is already a phrase of this intent ({where}); keep one")
+        else:
+            self.problem(at, f"'{phrase}' is also a phrase of '{first[1]}' ({where}); keep it under one intent")
+
+    def review(self, body, at):
+        """(source, reviewed_by, reviewed_on): text, a name and a date, each optional until the clinic fills it in."""
+        values = []
+        for name in ("source", "reviewed_by"):
+            value = body.get(name)
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                self.problem(at + (name,), "must be text, or null while not known")
+                value = None
+            values.append(value.strip() if value else None)
+        day = body.get("reviewed_on")
+        if day is not None:
+            try:
+                day = datetime.datetime.strptime(str(day).strip(), "%Y-%m-%d").date()
+            except ValueError:
+                self.problem(at + ("reviewed_on",), f"'{day}' is not a date written YYYY-MM-DD (e.g. 2025-06-01); "
+                                                    "leave it null until the review is done")
+                day = None
+        return (*values, day)
 
     def per_language(self, raw, at, check):
         """Text for English only, or a mapping {en: ..., hi: ...}; `check` reads each language's value."""
@@ -493,15 +562,28 @@ def _spelled(text):
 
 
 class KnowledgeFile:
-    """The current Knowledge of a file, reloaded when the file changes; a broken edit keeps the last good one."""
+    """The current Knowledge of a file, reloaded when the file changes; a broken edit keeps the last good one.
 
-    def __init__(self, path, check_every=2.0):
-        self.path = path
-        self.check_every = check_every
+    With a `store`, the last good text is also kept in Redis, so a process that starts while the file is
+    broken (a new worker, a restart) serves that version instead of refusing to start.
+    """
+
+    def __init__(self, path, check_every=2.0, handled=(), store=None):
+        self.path, self.check_every, self.handled, self.store = path, check_every, tuple(handled), store
+        # The last edit that was refused (a KnowledgeError), None while the file on disk is the one served.
         self.error = None
+        # When the version served was read from the file (None: it came from Redis), and when an edit was refused.
+        self.loaded_at = self.refused_at = None
         self._lock = threading.Lock()
         self._stamp = self._file_stamp()
-        self._knowledge = load(path)  # a broken file at start-up is fatal: there is nothing to serve
+        try:
+            self._knowledge = self._load()
+        except KnowledgeError as exc:
+            kept = store.kept_knowledge() if store else None
+            if kept is None:
+                raise  # nothing good to serve: a broken file at start-up with no kept version is fatal
+            self._knowledge = parse(kept, f"{path} (last good version, kept in Redis)", handled=self.handled)
+            self._refused(exc)
         self._checked = time.monotonic()
 
     def current(self):
@@ -517,14 +599,26 @@ class KnowledgeFile:
                 self._lock.release()
         return self._knowledge
 
+    def _load(self):
+        text = read_text(self.path)
+        knowledge = parse(text, self.path, handled=self.handled)
+        self.loaded_at = time.time()
+        if self.store:
+            self.store.keep_knowledge(text)
+        return knowledge
+
     def _reload(self):
         try:
-            self._knowledge = load(self.path)
+            self._knowledge = self._load()
             self.error = None
-            log.info("knowledge reloaded", extra={"path": self.path})
+            log.info("knowledge reloaded from %s", self.path)
         except KnowledgeError as exc:
-            self.error = exc
-            log.error("knowledge edit refused, still serving the last good version:\n%s", exc)
+            self._refused(exc)
+
+    def _refused(self, exc):
+        self.error = exc
+        self.refused_at = time.time()
+        log.error("knowledge edit refused, still serving the last good version:\n%s", exc)
 
     def _file_stamp(self):
         try:

@@ -11,14 +11,17 @@ ENGLISH_AT_LEAST = 3
 
 def detect(text, hinglish_words):
     """'hi' for Devanagari or Hinglish, 'en' for a sentence in English, None when the text does not tell."""
-    if _DEVANAGARI.search(text):
+    if _DEVANAGARI.search(text) or is_hinglish(text, hinglish_words):
         return "hi"
     words = normalise(text).split()
-    if any(word in hinglish_words for word in words):
-        return "hi"
     if sum(word.isalpha() and word.isascii() for word in words) >= ENGLISH_AT_LEAST:
         return "en"
     return None
+
+
+def is_hinglish(text, hinglish_words):
+    """True for Hindi written in Latin letters: a text with one of the Hinglish words and no Devanagari."""
+    return not _DEVANAGARI.search(text) and any(word in hinglish_words for word in normalise(text).split())
 
 
 def choose(text, state, hinglish_words):

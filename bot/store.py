@@ -3,10 +3,14 @@
 import fcntl
 import json
 import os
+import re
 import secrets
 import time
+from datetime import datetime, timedelta, timezone
 
 import redis
+
+from bot.logs import mask
 
 # A webhook must answer quickly even when Redis does not: fail fast rather than hang.
 TIMEOUTS = {"socket_timeout": 2, "socket_connect_timeout": 2}
@@ -66,17 +70,28 @@ def _embedded(instance_path):
 
 
 # Every kind of key kept per sender: all expire together after the retention time, and `forget` erases them.
-SENDER_KINDS = ("state", "transcript", "optout", "notice", "chat", "chatref", "notes", "held", "delivery")
+# "unanswered" lists the ids of the sender's questions kept for operations (which hold only a masked number).
+SENDER_KINDS = ("state", "transcript", "optout", "notice", "chat", "chatref", "notes", "held", "delivery", "unanswered")
+# Questions the assistant could not answer, kept for operations: the newest ones, at most this many.
+UNANSWERED_LIMIT = 5000
+# Daily counts hold no personal data; they are kept for the activity view's longest period.
+ACTIVITY_DAYS = 90
+# A phone number written in a message (7 digits or more, spaces and dashes allowed) is hidden before keeping it.
+_NUMBER_IN_TEXT = re.compile(r"\+?\d(?:[\s-]?\d){6,}")
 
 
 class Store:
     """Conversation state and transcripts per sender, under one key prefix, expiring after the retention time."""
 
-    def __init__(self, redis_client, prefix="ilbot:", transcript_limit=200, retention_seconds=90 * 86400):
+    def __init__(self, redis_client, prefix="ilbot:", transcript_limit=200, retention_seconds=90 * 86400, zone=timezone.utc,
+                 unanswered_limit=UNANSWERED_LIMIT):
         self.redis = redis_client
         self.prefix = prefix
         self.transcript_limit = transcript_limit
         self.retention_seconds = retention_seconds
+        self.unanswered_limit = unanswered_limit
+        # Days of the activity counts start at midnight here (the clinic's time zone).
+        self.zone = zone
 
     def key(self, kind, sender):
         return f"{self.prefix}{kind}:{sender}"
@@ -110,13 +125,19 @@ class Store:
         return [json.loads(item) for item in self.redis.lrange(self.key("transcript", sender), 0, -1)]
 
     def forget(self, sender):
-        """Erase everything kept about the sender, ending any handoff."""
+        """Erase everything kept about the sender, ending any handoff; their unanswered questions go too."""
         self.release(sender)
         keys = [self.key(kind, sender) for kind in SENDER_KINDS]
         chat_id = self.redis.get(self.key("chatref", sender))
         if chat_id:
             keys.append(self.key("chatid", chat_id))
-        self.redis.delete(*keys)
+        questions = self.redis.smembers(self.key("unanswered", sender))
+        keys.extend(self._question(question_id) for question_id in questions)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(*keys)
+        if questions:
+            pipe.zrem(f"{self.prefix}unanswered", *questions)
+        pipe.execute()
 
     def opt_out(self, sender):
         """Remember that the sender wants no messages (they wrote STOP, or Twilio refused a send to them)."""
@@ -169,6 +190,7 @@ class Store:
         pipe.hset(key, mapping=record)
         pipe.expire(key, self.retention_seconds)
         pipe.zadd(self.key("queue", "waiting"), {sender: now - (URGENT_AHEAD if urgent else 0)})
+        self._count(pipe, now, "handoffs")
         pipe.execute()
         return self.chat(sender), "new"
 
@@ -309,14 +331,17 @@ class Store:
 
     # Coordinators' accounts and the slowing down of password guessing.
 
-    def add_coordinator(self, name, password_hash):
-        """Create or update a console account."""
-        self.redis.hset(f"{self.prefix}coordinators", name.lower(), json.dumps({"name": name, "password": password_hash}))
+    def add_coordinator(self, name, password_hash, ops=None):
+        """Create or update a console account; `ops` opens the operations pages (None keeps what the account had)."""
+        if ops is None:
+            ops = (self.coordinator(name) or {}).get("ops", False)
+        account = {"name": name, "password": password_hash, "ops": bool(ops)}
+        self.redis.hset(f"{self.prefix}coordinators", name.lower(), json.dumps(account))
 
     def coordinator(self, name):
-        """The account {name, password} of that login name, or None."""
+        """The account {name, password, ops} of that login name, or None."""
         raw = self.redis.hget(f"{self.prefix}coordinators", name.lower())
-        return json.loads(raw) if raw else None
+        return {"ops": False, **json.loads(raw)} if raw else None
 
     def failed_login(self, kind, who, window_seconds):
         """Count one failed login of an account or an address; returns the failures in the window."""
@@ -337,3 +362,85 @@ class Store:
         key = f"{self.prefix}secret-key"
         self.redis.set(key, secrets.token_hex(32), nx=True)
         return self.redis.get(key)
+
+    # What operations staff see: the knowledge file's last good text, unanswered questions, daily activity.
+
+    def keep_knowledge(self, text):
+        """Keep the text of the knowledge file that was just loaded without a problem."""
+        self.redis.set(f"{self.prefix}knowledge", text)
+
+    def kept_knowledge(self):
+        """The last knowledge text that loaded without a problem, or None."""
+        return self.redis.get(f"{self.prefix}knowledge")
+
+    def keep_unanswered(self, sender, text, now=None):
+        """Keep a question the assistant could not answer (masked number, numbers in the text hidden), and count it."""
+        now = time.time() if now is None else now
+        question_id = secrets.token_hex(8)
+        entry = {"at": now, "text": _NUMBER_IN_TEXT.sub("[number]", text), "number": mask(sender)}
+        index, own = f"{self.prefix}unanswered", self.key("unanswered", sender)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(self._question(question_id), json.dumps(entry, ensure_ascii=False), ex=self.retention_seconds)
+        pipe.zadd(index, {question_id: now})
+        pipe.zremrangebyscore(index, "-inf", now - self.retention_seconds)
+        pipe.expire(index, self.retention_seconds)
+        pipe.sadd(own, question_id)
+        pipe.expire(own, self.retention_seconds)
+        self._count(pipe, now, "unanswered")
+        pipe.zcard(index)
+        kept = pipe.execute()[-1]
+        # Past the limit the oldest questions go, so a flood of messages cannot fill Redis.
+        oldest = self.redis.zrange(index, 0, -self.unanswered_limit - 1) if kept > self.unanswered_limit else []
+        if oldest:
+            self.redis.delete(*map(self._question, oldest))
+            self.redis.zrem(index, *oldest)
+
+    def unanswered(self):
+        """The kept unanswered questions {at, text, number}, newest first."""
+        index = f"{self.prefix}unanswered"
+        ids = self.redis.zrevrange(index, 0, self.unanswered_limit - 1)
+        raw = self.redis.mget([self._question(question_id) for question_id in ids]) if ids else []
+        gone = [question_id for question_id, item in zip(ids, raw) if item is None]
+        if gone:
+            self.redis.zrem(index, *gone)  # expired: drop them from the index too
+        return [json.loads(item) for item in raw if item is not None]
+
+    def _question(self, question_id):
+        return f"{self.prefix}question:{question_id}"
+
+    def count_message(self, sender, intent=None, now=None):
+        """Count one patient message for the day (and the patient, and the intent it got)."""
+        now = time.time() if now is None else now
+        day = self._day(now)
+        pipe = self.redis.pipeline(transaction=False)
+        self._count(pipe, now, "messages", *([f"intent:{intent}"] if intent else []))
+        # A HyperLogLog counts distinct patients without keeping their numbers.
+        pipe.pfadd(f"{self.prefix}patients:{day}", sender)
+        pipe.expire(f"{self.prefix}patients:{day}", (ACTIVITY_DAYS + 2) * 86400)
+        pipe.execute()
+
+    def activity(self, days, now=None):
+        """Per day, oldest first: {day, messages, patients, unanswered, handoffs, intents: {intent: count}}."""
+        now = time.time() if now is None else now
+        today = datetime.fromtimestamp(now, self.zone).date()
+        dates = [(today - timedelta(days=n)).isoformat() for n in range(days - 1, -1, -1)]
+        pipe = self.redis.pipeline(transaction=False)
+        for day in dates:
+            pipe.hgetall(f"{self.prefix}activity:{day}")
+            pipe.pfcount(f"{self.prefix}patients:{day}")
+        results = pipe.execute()
+        out = []
+        for day, counts, patients in zip(dates, results[::2], results[1::2]):
+            intents = {name[7:]: int(n) for name, n in counts.items() if name.startswith("intent:")}
+            out.append({"day": day, "patients": patients, "intents": intents,
+                        **{name: int(counts.get(name, 0)) for name in ("messages", "unanswered", "handoffs")}})
+        return out
+
+    def _count(self, pipe, now, *fields):
+        key = f"{self.prefix}activity:{self._day(now)}"
+        for name in fields:
+            pipe.hincrby(key, name, 1)
+        pipe.expire(key, (ACTIVITY_DAYS + 2) * 86400)
+
+    def _day(self, now):
+        return datetime.fromtimestamp(now, self.zone).date().isoformat()

@@ -70,6 +70,25 @@ class RedisServer:
             self.process = None
 
 
+def editable_knowledge(tmp_path):
+    """A copy of the fixture knowledge and its expectations in tmp_path, for a test that edits it while the app runs."""
+    path = tmp_path / "responses.yaml"
+    shutil.copy(FIXTURE_KNOWLEDGE, path)
+    shutil.copy(FIXTURE_KNOWLEDGE.with_name("expectations.yaml"), tmp_path / "expectations.yaml")
+    return str(path)
+
+
+def wait_for(condition, what, seconds=20):
+    """Wait until `condition()` is true; fail naming `what` otherwise."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory):
     """TEST_REDIS_URL when given (CI gives one), otherwise a redis-server started for this session."""

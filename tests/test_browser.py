@@ -7,7 +7,6 @@ themselves, as in production. Refresh docs/console.png with UPDATE_SCREENSHOTS=1
 import os
 import shutil
 import threading
-import time
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
@@ -16,7 +15,7 @@ from werkzeug.serving import make_server
 from bot import create_app
 from bot.config import ROOT
 from bot.console import hash_password
-from tests.conftest import CLINIC_NUMBER, PATIENT, WhatsApp
+from tests.conftest import CLINIC_NUMBER, PATIENT, WhatsApp, editable_knowledge, wait_for
 
 PASSWORD = "correct horse battery"
 ATTACK = "<img src=x onerror=alert(1)>"
@@ -27,10 +26,17 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 
 @pytest.fixture
+def test_config(test_config, tmp_path):
+    """The app on a copy of the fixture knowledge, which a test may edit while it runs."""
+    return {**test_config, "KNOWLEDGE_PATH": editable_knowledge(tmp_path)}
+
+
+@pytest.fixture
 def served(test_config):
     """The app on a real HTTP server in a thread, with its background worker running."""
     app = create_app({**test_config, "BACKGROUND_WORKER": True, "ENVIRONMENT": "development"})
     app.extensions["assistant"].store.add_coordinator("Priya Sharma", hash_password(PASSWORD))
+    app.extensions["assistant"].store.add_coordinator("Olga Ops", hash_password(PASSWORD), ops=True)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -49,17 +55,6 @@ def browser():
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
-
-
-def wait_for(condition, what, seconds=20):
-    """Wait until `condition()` is true; fail naming `what` otherwise."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"gave up waiting for {what}")
 
 
 def screenshot(page, name, tmp_path):
@@ -169,3 +164,69 @@ def test_the_console_works_under_a_strict_content_security_policy(served, browse
     page.locator("#waiting a").first.click()
     expect(page.locator("#state")).to_have_text("Waiting for a coordinator")
     assert violations == []
+
+
+def test_operations_read_unanswered_questions_and_activity_and_see_a_refused_edit(served, browser, tmp_path):
+    """The ops pages under the strict policy: groups with a snippet to copy, the chart, the refused-edit banner."""
+    app, base = served
+    app.wsgi_app = with_strict_csp(app.wsgi_app)
+    patient, other = WhatsApp(app.test_client()), WhatsApp(app.test_client(), sender="whatsapp:+919811122233")
+    patient.send("is parking available at the hospital")
+    other.send("Parking available at hospital?")
+    patient.send("how much does it cost")
+    other.send("can my mother eat mangoes")
+    other.send("agent")
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    problems = []
+    page.on("console", lambda message: problems.append(message.text) if "Content Security Policy" in message.text else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.goto(f"{base}/console/login")
+    page.fill("input[name=name]", "Olga Ops")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button:has-text('Log in')")
+
+    page.click("nav.ops a:has-text('Unanswered')")
+    expect(page.locator("#unanswered-total")).to_have_text("3")
+    groups = page.locator("section.group")
+    expect(groups).to_have_count(2)
+    expect(groups.nth(0).locator("h2")).to_contain_text("2×")
+    expect(groups.nth(0).locator("ul.examples li")).to_have_text(
+        ["parking available at hospital?", "is parking available at the hospital"])
+    expect(groups.nth(1).locator("ul.examples li")).to_have_text(["can my mother eat mangoes"])
+    snippet = groups.nth(0).locator("pre.snippet")
+    expect(snippet).to_contain_text("- parking available at hospital?")
+    groups.nth(0).locator("button.copy").click()
+    expect(groups.nth(0).locator("button.copy")).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == snippet.text_content()
+    screenshot(page, "ops-unanswered.png", tmp_path)
+    patient.send(ATTACK)
+    page.reload()
+    expect(page.locator("section.group ul.examples li").filter(has_text="onerror")).to_have_text([ATTACK.lower()])
+    assert page.locator("section.group img").count() == 0  # shown as text, never as HTML
+
+    page.click("nav.ops a:has-text('Activity')")
+    expect(page.locator("#total-messages")).to_have_text("6")
+    expect(page.locator("#fallback-rate")).to_have_text("66.7%")  # 4 of 6 messages not understood
+    expect(page.locator("#handoff-rate")).to_have_text("50.0%")  # 1 of 2 patients handed to a coordinator
+    expect(page.locator("#day-chart rect.bar.answered")).to_have_count(30)
+    assert page.locator("#day-chart rect.bar.missed").last.get_attribute("height") != "0.0"
+    expect(page.locator("#top-intents th")).to_have_text(["costs", "human_handoff"])
+    screenshot(page, "ops-activity.png", tmp_path)
+
+    knowledge = app.config["SETTINGS"].KNOWLEDGE_PATH
+    good = open(knowledge, encoding="utf-8").read()
+    with open(knowledge, "w", encoding="utf-8") as fh:
+        fh.write(good.replace("- costs\n", "- cost\n", 1))
+    wait_for(lambda: page.reload() and page.locator(".refused-edit").count(), "the refused-edit banner")
+    page.click(".refused-edit a")
+    expect(page.locator("#refused .problems li")).to_have_text(
+        [f"{knowledge}:{good.splitlines().index('- costs') + 1}: menu.2: points at intent 'cost', which does not exist "
+         "(did you mean 'costs'?)"])
+    expect(page.locator("#check-summary")).to_contain_text("1 error")
+    with open(knowledge, "w", encoding="utf-8") as fh:
+        fh.write(good)
+    wait_for(lambda: page.reload() and page.locator("#serving").count(), "the fixed file to be served")
+    expect(page.locator(".refused-edit")).to_have_count(0)
+    expect(page.locator("#check-summary")).to_contain_text("0 errors")
+    assert problems == []

@@ -122,3 +122,19 @@ def test_chat_shows_choices_as_text_even_when_buttons_are_configured(redis_url, 
     assert result.returncode == 0, result.stderr
     assert "Topics:\n1. About therapy" in result.stdout
     assert twilio_api.messages == []
+
+
+def test_coordinator_add_gives_and_keeps_the_operations_role(redis_url):
+    prefix = f"test:{uuid.uuid4().hex}:"
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        result = run(["coordinator", "add", "Olga", "--ops"], redis_url=redis_url, stdin="a long enough password\n", prefix=prefix)
+        assert "added coordinator Olga (with the operations pages)" in result.stdout, result.stderr
+        # A new password alone keeps the role; --no-ops takes it away.
+        again = run(["coordinator", "add", "Olga"], redis_url=redis_url, stdin="another long password\n", prefix=prefix)
+        assert "updated coordinator Olga (with the operations pages)" in again.stdout
+        removed = run(["coordinator", "add", "Olga", "--no-ops"], redis_url=redis_url, stdin="another long password\n", prefix=prefix)
+        assert "updated coordinator Olga (without the operations pages)" in removed.stdout
+        assert json.loads(client.hget(f"{prefix}coordinators", "olga"))["ops"] is False
+    finally:
+        client.delete(*list(client.scan_iter(f"{prefix}*")) or ["none"])

@@ -132,5 +132,26 @@
     });
     var list = document.getElementById("transcript");
     if (list) list.scrollTop = list.scrollHeight;
+    // The unanswered page: copy a YAML snippet, to paste into responses.yaml.
+    Array.prototype.forEach.call(document.querySelectorAll("[data-copy]"), function (button) {
+      button.addEventListener("click", function () {
+        var text = button.parentNode.querySelector("pre").textContent;
+        var done = function () { button.textContent = "Copied"; };
+        if (navigator.clipboard && window.isSecureContext) {
+          navigator.clipboard.writeText(text).then(done, function () { selectText(button.parentNode.querySelector("pre")); });
+        } else {
+          selectText(button.parentNode.querySelector("pre"));
+        }
+      });
+    });
   });
+
+  // Without the clipboard (plain http), select the snippet so Ctrl-C copies it.
+  function selectText(node) {
+    var range = document.createRange();
+    range.selectNodeContents(node);
+    var selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+  }
 })();

@@ -1,0 +1,224 @@
+"""`python -m bot check`: what is wrong with a knowledge file, and what deserves a look, in an editor's words.
+
+Errors are what the running service refuses (everything `knowledge.load` finds) and expectations that
+no longer hold; warnings point at phrases, languages and reviews worth a look. Each check below is a
+function of a `Source` that yields findings, listed in CHECKS: a new section of the file adds its
+structural rules to the loader and, when it needs one, a check here.
+"""
+
+import datetime
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+from bot import knowledge
+from bot.knowledge import Knowledge, KnowledgeError, Problem, locate
+from bot.language import is_hinglish
+
+EXPECTATIONS = "expectations.yaml"
+# The key of expectations.yaml for phrases that must get the fallback rather than any answer.
+FALLBACK = "fallback"
+EMERGENCY = "emergency"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem, an error or a warning; a loud one is about patient safety and is shown first."""
+
+    severity: str
+    problem: Problem
+    loud: bool = False
+
+    def __str__(self):
+        label = f"{self.severity.upper()} (patient safety)" if self.loud else self.severity
+        return f"{label}: {self.problem}"
+
+
+@dataclass(frozen=True)
+class Source:
+    """What the checks look at: the loaded knowledge, its data and the line of each field, and the settings."""
+
+    path: str
+    data: dict
+    lines: dict
+    knowledge: Knowledge
+    settings: object
+    handled: tuple
+    expectations: Path
+    expectations_given: bool
+
+    def at(self, at, message):
+        """A Problem at a field of the knowledge file."""
+        return locate(self.path, self.lines, at, message)
+
+
+@dataclass
+class Report:
+    """Everything `check` found in one knowledge file (and its expectations)."""
+
+    path: str
+    findings: list = field(default_factory=list)
+    knowledge: Knowledge | None = None
+    expectations: str = ""
+    expected: int = 0
+    expected_failed: int = 0
+
+    @property
+    def errors(self):
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def warnings(self):
+        return [f for f in self.findings if f.severity == "warning"]
+
+    def ordered(self):
+        """Errors first, then loud warnings, then the rest, each in file order."""
+        return sorted(self.findings, key=lambda f: (f.severity != "error", not f.loud, f.problem.path, f.problem.line))
+
+    def summary(self):
+        """One line for the end of the output."""
+        counts = f"{len(self.errors)} error{'s' * (len(self.errors) != 1)}, {len(self.warnings)} warning{'s' * (len(self.warnings) != 1)}"
+        if not self.expected:
+            return counts
+        held = self.expected - self.expected_failed
+        return f"{counts}; {held} of {self.expected} expectations hold"
+
+
+def run(path, settings, expectations=None, handled=()):
+    """Check the knowledge file at `path` and its expectations (beside it unless given)."""
+    path = str(path)
+    report = Report(path)
+    try:
+        data, lines, written_twice = knowledge.read(knowledge.read_text(path), path)
+        report.knowledge = knowledge.build(data, lines, path, handled=handled, problems=written_twice)
+    except KnowledgeError as exc:
+        report.findings = [Finding("error", problem) for problem in exc.problems]
+        return report
+    given = expectations is not None
+    source = Source(path, data, lines, report.knowledge, settings, tuple(handled),
+                    Path(expectations) if given else Path(path).with_name(EXPECTATIONS), given)
+    for check in CHECKS:
+        report.findings.extend(check(source, report))
+    return report
+
+
+def closer_to_another_intent(source, report):
+    """Phrases that the real matcher, with the phrase left out of its intent, gives to another intent.
+
+    Leaving each phrase out alone would rebuild the knowledge once per phrase; instead round k leaves
+    out the k-th phrase of every intent at once (as many rounds as the longest list), so each phrase is
+    still matched without itself while every other intent keeps all but one of its phrases.
+    """
+    intents = source.data["intents"]
+    for round_ in range(max(len(body["phrases"]) for body in intents.values())):
+        held_out, trimmed = [], {}
+        for intent_id, body in intents.items():
+            phrases = list(body["phrases"])
+            if round_ < len(phrases) and len(phrases) > 1:
+                held_out.append((intent_id, round_, str(phrases.pop(round_))))
+            trimmed[intent_id] = {**body, "phrases": phrases}
+        matcher = knowledge.build({**source.data, "intents": trimmed}, source.lines, source.path,
+                                  handled=source.handled).matcher
+        for intent_id, index, phrase in held_out:
+            match = matcher.match(phrase)
+            if match.intent in (None, intent_id):
+                continue
+            risk = (" A patient writing something like it may not get the emergency advice."
+                    if intent_id == EMERGENCY else
+                    f" Patients writing something like it may get the '{match.intent}' answer.")
+            yield Finding("warning", source.at(("intents", intent_id, "phrases", index), (
+                f"'{phrase}' sits closer to '{match.intent}' than to its own intent: without this exact phrase "
+                f"the matcher answers it as '{match.intent}' (score {match.score:.0f}).{risk} "
+                f"Make it more typical of '{intent_id}', or move it.")), loud=intent_id == EMERGENCY)
+
+
+def without_hinglish(source, report):
+    """Intents none of whose phrases is Hinglish (Hindi in Latin letters), which many patients write."""
+    words = source.knowledge.hinglish_words
+    for intent in source.knowledge.intents.values():
+        if not any(is_hinglish(phrase, words) for phrase in intent.phrases):
+            yield Finding("warning", source.at(("intents", intent.id, "phrases"), (
+                "has no Hinglish phrase (Hindi in Latin letters, e.g. 'iska kharcha kitna hai'); patients who "
+                "write Hinglish may not be understood. Add a few, using words from hinglish_words.")))
+
+
+def review(source, report):
+    """Clinical governance: every intent names its source and a clinician's review younger than REVIEW_MAX_DAYS."""
+    today = datetime.date.today()
+    limit = source.settings.REVIEW_MAX_DAYS
+    for intent in source.knowledge.intents.values():
+        at = ("intents", intent.id)
+        loud = intent.id == EMERGENCY
+        who = "EMERGENCY WORDING: " if loud else ""
+        if not intent.source:
+            yield Finding("warning", source.at(at + ("source",), "says nothing about where its facts come from; "
+                                                                 "fill in source"))
+        if not intent.reviewed_by or not intent.reviewed_on:
+            missing = " and ".join(name for name, value in (("reviewed_by", intent.reviewed_by),
+                                                             ("reviewed_on", intent.reviewed_on)) if not value)
+            yield Finding("warning", source.at(at + ("reviewed_by" if not intent.reviewed_by else "reviewed_on",), (
+                f"{who}not reviewed by a clinician ({missing} empty). Once a clinician has approved the reply "
+                f"(every language), fill in their name and the date.")), loud=loud)
+        elif intent.reviewed_on > today:
+            yield Finding("warning", source.at(at + ("reviewed_on",), f"{who}{intent.reviewed_on} is in the future"),
+                          loud=loud)
+        elif (today - intent.reviewed_on).days > limit:
+            yield Finding("warning", source.at(at + ("reviewed_on",), (
+                f"{who}the review is {(today - intent.reviewed_on).days} days old (older than REVIEW_MAX_DAYS, "
+                f"{limit}): ask {intent.reviewed_by} or another clinician to review the reply again.")), loud=loud)
+
+
+def expectations(source, report):
+    """Phrases of expectations.yaml, each of which must reach its intent (or the fallback) through the matcher."""
+    path = str(source.expectations)
+    report.expectations = path
+    if not source.expectations.exists():
+        severity = "error" if source.expectations_given else "warning"
+        yield Finding(severity, Problem(path, 0, "", "no expectations file: nothing checks that known phrases "
+                                                     "still reach their intent"))
+        return
+    try:
+        data, lines, written_twice = knowledge.read(knowledge.read_text(path), path)
+    except KnowledgeError as exc:
+        yield from (Finding("error", problem) for problem in exc.problems)
+        return
+    yield from (Finding("error", problem) for problem in written_twice)
+    if not isinstance(data, dict):
+        yield Finding("error", Problem(path, 1, "", "must list intent ids, each with the phrases that must reach it"))
+        return
+    known = list(source.knowledge.intents) + [FALLBACK]
+    matcher = source.knowledge.matcher
+    for intent_id, phrases in data.items():
+        if intent_id not in known:
+            hint = difflib.get_close_matches(str(intent_id), known, n=1)
+            yield Finding("error", locate(path, lines, (intent_id,), f"'{intent_id}' is not an intent of "
+                                          f"{Path(source.path).name}{f' (did you mean {hint[0]!r}?)' if hint else ''}"))
+            continue
+        if not isinstance(phrases, list) or not phrases:
+            yield Finding("error", locate(path, lines, (intent_id,), "needs a list of phrases"))
+            continue
+        for index, phrase in enumerate(phrases):
+            report.expected += 1
+            failure = _unexpected(matcher.match(str(phrase)), str(phrase), intent_id)
+            if failure:
+                report.expected_failed += 1
+                yield Finding("error", locate(path, lines, (intent_id, index), failure), loud=EMERGENCY == intent_id)
+
+
+def _unexpected(match, phrase, expected):
+    """Why the match is not the expected one, in an editor's words; None when it is."""
+    if expected == FALLBACK:
+        return None if match.intent is None else (
+            f"'{phrase}' should get the fallback, but is answered as '{match.intent}' (score {match.score:.0f})")
+    if match.intent == expected:
+        return None
+    got = (f"is answered as '{match.intent}' (score {match.score:.0f})" if match.intent
+           else f"gets the fallback (nearest: '{match.candidate}', score {match.score:.0f})")
+    advice = (" A patient writing this would not get the emergency advice." if expected == EMERGENCY
+              else f" Add phrases like it to '{expected}', or find the phrase of '{match.intent}' that draws it."
+              if match.intent else f" Add phrases like it to '{expected}'.")
+    return f"'{phrase}' should reach '{expected}' but {got}.{advice}"
+
+
+CHECKS = (closer_to_another_intent, without_hinglish, review, expectations)

@@ -1,0 +1,107 @@
+"""The console's operations pages over HTTP: who may see them, the activity counts, the knowledge file's state."""
+
+import re
+import time
+
+import pytest
+
+from bot.console import hash_password
+from tests.conftest import WhatsApp, editable_knowledge, wait_for
+from tests.test_console import PASSWORD, log_in
+
+OTHER = "whatsapp:+919811122233"
+
+
+@pytest.fixture
+def test_config(test_config, tmp_path):
+    """The app on a copy of the fixture knowledge, which a test may edit while it runs."""
+    return {**test_config, "KNOWLEDGE_PATH": editable_knowledge(tmp_path)}
+
+
+@pytest.fixture
+def accounts(store):
+    store.add_coordinator("Olga Ops", hash_password(PASSWORD), ops=True)
+    store.add_coordinator("Priya Sharma", hash_password(PASSWORD))
+
+
+@pytest.fixture
+def ops(app, accounts):
+    return log_in(app, name="Olga Ops")[0]
+
+
+PAGES = ("/console/ops/unanswered", "/console/ops/activity", "/console/ops/knowledge")
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_ops_pages_need_the_ops_role(app, accounts, page):
+    assert app.test_client().get(page).headers["Location"].endswith("/console/login")
+    coordinator = log_in(app, name="Priya Sharma")[0]
+    refused = coordinator.get(page)
+    assert refused.status_code == 403
+    assert 'python -m bot coordinator add "Priya Sharma" --ops' in refused.get_data(as_text=True)
+    assert "/console/ops/" not in coordinator.get("/console/").get_data(as_text=True)  # no links either
+    assert log_in(app, name="Olga Ops")[0].get(page).status_code == 200
+
+
+def test_a_role_taken_away_counts_at_once(app, store, ops):
+    assert ops.get("/console/ops/activity").status_code == 200
+    account = store.coordinator("Olga Ops")
+    store.add_coordinator("Olga Ops", account["password"], ops=False)
+    assert ops.get("/console/ops/activity").status_code == 403
+    # Setting a new password without saying keeps the role as it is.
+    store.add_coordinator("Olga Ops", hash_password("another long password"))
+    assert store.coordinator("Olga Ops")["ops"] is False
+
+
+def test_activity_counts_messages_patients_misses_handoffs_and_intents(app, whatsapp, store, ops):
+    whatsapp.send("how much does it cost")
+    whatsapp.send("is parking available at the hospital")
+    WhatsApp(app.test_client(), sender=OTHER).send("agent")
+    [today] = store.activity(1)
+    assert {k: today[k] for k in ("messages", "patients", "unanswered", "handoffs", "intents")} == {
+        "messages": 3, "patients": 2, "unanswered": 1, "handoffs": 1, "intents": {"costs": 1, "human_handoff": 1}}
+    page = ops.get("/console/ops/activity?days=7").get_data(as_text=True)
+    assert 'id="total-messages">3<' in page and 'id="total-patients">2<' in page
+    assert 'id="fallback-rate">33.3%<' in page and 'id="handoff-rate">50.0%<' in page
+    assert re.search(r"<th scope=\"row\">costs</th>.*?<td class=\"num\">1</td>", page, re.S)
+    assert page.count('<rect class="bar answered"') == 7  # one bar a day
+    assert f"<title>{today['day']}: 3 messages, 1 not understood, 1 handed to a coordinator</title>" in page
+
+
+def test_each_day_is_counted_on_its_own(store):
+    store.count_message("whatsapp:+911", "costs", now=time.time() - 86400)
+    store.count_message("whatsapp:+911", "costs")
+    store.count_message("whatsapp:+912")
+    yesterday, today = store.activity(2)
+    assert (yesterday["messages"], yesterday["patients"], today["messages"], today["patients"]) == (1, 1, 2, 2)
+
+
+def test_the_unanswered_page_lists_groups_with_their_snippet(app, whatsapp, ops):
+    whatsapp.send("<b>is parking</b> available at the hospital")
+    whatsapp.send("is parking available at the hospital?")
+    page = ops.get("/console/ops/unanswered").get_data(as_text=True)
+    assert 'id="unanswered-total">2<' in page
+    assert "&lt;b&gt;is parking&lt;/b&gt; available at the hospital" in page and "<b>is parking" not in page
+    assert '<pre class="snippet">' in page
+
+
+def test_a_refused_edit_is_shown_to_operations_until_it_is_fixed(app, ops, accounts):
+    path = app.config["SETTINGS"].KNOWLEDGE_PATH
+    good = open(path, encoding="utf-8").read()
+    page = ops.get("/console/ops/knowledge").get_data(as_text=True)
+    assert 'id="serving"' in page and "0 errors" in page and "4 of 4 expectations hold" in page
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(good.replace("    reply: Costs vary.", "    replys: Costs vary."))
+    banner = wait_for(lambda: "refused-edit" in ops.get("/console/").get_data(as_text=True), "the banner on the queue page")
+    assert banner
+    page = ops.get("/console/ops/knowledge").get_data(as_text=True)
+    line = good.splitlines().index("    reply: Costs vary. Ask the care team for an estimate.") + 1
+    assert f"{path}:{line}: intents.costs.replys: unknown field &#39;replys&#39;; did you mean &#39;reply&#39;?" in page
+    assert "Patients still get the last good version" in page
+    # Patients still get the last good reply; a coordinator, who cannot fix the file, sees no banner.
+    assert WhatsApp(app.test_client()).send("how much does it cost")[-1].endswith("Costs vary. Ask the care team for an estimate.")
+    assert "refused-edit" not in log_in(app, name="Priya Sharma")[0].get("/console/").get_data(as_text=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(good.replace("Costs vary.", "Prices differ."))
+    wait_for(lambda: "refused-edit" not in ops.get("/console/").get_data(as_text=True), "the banner to go")
+    assert WhatsApp(app.test_client()).send("how much does it cost")[-1].startswith("Prices differ.")

@@ -1,0 +1,129 @@
+"""Hot reload across real worker processes: gunicorn servers started here share one Redis and one knowledge file.
+
+A valid edit reaches every process within seconds; a broken one is refused by each (logged, and the
+last good version keeps answering), and a process that starts while the file is broken serves the
+last good version kept in Redis instead of failing to boot.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import urllib.parse
+import urllib.request
+import uuid
+import xml.etree.ElementTree as ET
+
+import pytest
+import redis
+from twilio.request_validator import RequestValidator
+
+from bot.config import ROOT
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, FIXTURE_KNOWLEDGE, PATIENT, free_port, wait_for
+
+COSTS = "Costs vary. Ask the care team for an estimate."
+
+
+class Server:
+    """`gunicorn wsgi:app` with one worker on a free port, its log in a file."""
+
+    def __init__(self, env, log_path):
+        self.port = free_port()
+        self.log_path = log_path
+        with open(log_path, "w") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{self.port}", "--workers", "1"],
+                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def ready(self):
+        try:
+            return urllib.request.urlopen(self.url + "/console/login", timeout=2).status == 200
+        except OSError:
+            assert self.process.poll() is None, f"the server stopped:\n{self.log()}"
+            return False
+
+    def send(self, body):
+        """Send a signed WhatsApp message; the replies' texts."""
+        form = {"From": PATIENT, "Body": body, "MessageSid": f"SM{uuid.uuid4().hex}", "AccountSid": ACCOUNT_SID,
+                "NumMedia": "0"}
+        signature = RequestValidator(AUTH_TOKEN).compute_signature(self.url + "/whatsapp", form)
+        request = urllib.request.Request(self.url + "/whatsapp", data=urllib.parse.urlencode(form).encode(),
+                                         headers={"X-Twilio-Signature": signature})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+            return [message.text or "" for message in ET.fromstring(response.read()).iter("Message")]
+
+    def answers(self, text):
+        """True when the costs question is answered with `text`."""
+        return text in self.send("how much does it cost")[-1]
+
+    def log(self):
+        with open(self.log_path) as fh:
+            return fh.read()
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(10)
+
+
+@pytest.fixture
+def servers(redis_url, tmp_path):
+    """Start servers on demand (`servers(n)`), all on one knowledge file and one key prefix; stop them after."""
+    knowledge = tmp_path / "responses.yaml"
+    shutil.copy(FIXTURE_KNOWLEDGE, knowledge)
+    prefix = f"test:{uuid.uuid4().hex}:"
+    env = {**os.environ, "REDIS_URL": redis_url, "KEY_PREFIX": prefix, "KNOWLEDGE_PATH": str(knowledge),
+           "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "BACKGROUND_WORKER": "0", "OFFICE_HOURS": "", "LOG_LEVEL": "INFO"}
+    started = []
+
+    def start(count):
+        new = [Server(env, tmp_path / f"server-{len(started) + n}.log") for n in range(count)]
+        started.extend(new)
+        for server in new:
+            wait_for(server.ready, f"the server on port {server.port}", seconds=30)
+        return new
+
+    start.knowledge = knowledge
+    yield start
+    for server in started:
+        server.stop()
+    client = redis.Redis.from_url(redis_url)
+    client.delete(*list(client.scan_iter(f"{prefix}*")) or ["none"])
+
+
+def edit(path, old, new):
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_every_process_takes_a_valid_edit_and_refuses_a_broken_one(servers):
+    first, second = servers(2)
+    assert first.answers(COSTS) and second.answers(COSTS)
+
+    edit(servers.knowledge, "Costs vary.", "Prices differ.")
+    for server in (first, second):
+        wait_for(lambda: server.answers("Prices differ."), f"the edit on port {server.port}", seconds=10)
+
+    edit(servers.knowledge, "    reply: Prices differ.", "    replys: Prices differ.")
+    line = servers.knowledge.read_text(encoding="utf-8").splitlines().index(
+        "    replys: Prices differ. Ask the care team for an estimate.") + 1
+    refused = f"{servers.knowledge}:{line}: intents.costs.replys: unknown field 'replys'; did you mean 'reply'?"
+    for server in (first, second):
+        # Each process reads the file again when asked something, and says in its log why the edit was refused.
+        wait_for(lambda: server.answers("Prices differ.") and refused in server.log(),
+                 f"the refusal on port {server.port}", seconds=10)
+        assert "knowledge edit refused, still serving the last good version" in server.log()
+
+    # A process started while the file is broken serves the last good version, kept in Redis.
+    [late] = servers(1)
+    assert late.answers("Prices differ.")
+    assert refused in late.log()
+
+    edit(servers.knowledge, "    replys: Prices differ.", "    reply: Costs depend on the plan.")
+    for server in (first, second, late):
+        wait_for(lambda: server.answers("Costs depend on the plan."), f"the fix on port {server.port}", seconds=10)
