@@ -1,13 +1,18 @@
 """The store on the embedded Redis and on a Redis server."""
 
+import os
+import signal
 import subprocess
 import sys
+import threading
+import time
+import uuid
 
 import pytest
 import redis
 
 from bot.config import ROOT
-from bot.store import Store, connect
+from bot.store import LockTimeout, Store, connect
 
 
 @pytest.fixture(params=["embedded", "server"])
@@ -75,3 +80,140 @@ def test_a_server_that_is_down_raises_quickly(tmp_path):
     client = connect("redis://127.0.0.1:1/0", str(tmp_path))
     with pytest.raises(redis.ConnectionError):
         client.ping()
+
+
+@pytest.fixture
+def store(redis_url):
+    """A Store on the shared test server with short lock times, under its own prefix."""
+    client = connect(redis_url, "")
+    store = Store(client, prefix=f"test:{uuid.uuid4().hex}:", lock_wait=0.5, lock_timeout=1.0, rate_window=1)
+    yield store
+    keys = list(client.scan_iter(f"{store.prefix}*"))
+    if keys:
+        client.delete(*keys)
+
+
+def test_one_senders_messages_are_handled_one_at_a_time_in_arrival_order(backend):
+    events, threads = [], []
+
+    def handle(n):
+        with backend.lock("whatsapp:+911", f"SM{n}"):
+            events.append(("start", n))
+            time.sleep(0.02)  # long enough for every other message to arrive and wait
+            events.append(("end", n))
+
+    for n in range(6):
+        threads.append(threading.Thread(target=handle, args=(n,)))
+        threads[-1].start()
+        time.sleep(0.005)  # arrival order: 0, 1, 2, ...
+    for thread in threads:
+        thread.join()
+    assert events == [(kind, n) for n in range(6) for kind in ("start", "end")]
+
+
+def test_other_senders_do_not_wait(store):
+    with store.lock("whatsapp:+911", "SMa"):
+        # Waiting here would end in LockTimeout after LOCK_WAIT.
+        with store.lock("whatsapp:+912", "SMb") as other:
+            assert not other.seen
+
+
+def test_a_message_handled_before_is_seen_and_holds_nothing(store):
+    with store.lock("whatsapp:+911", "SM1") as first:
+        assert not first.seen
+    with store.lock("whatsapp:+911", "SM1") as retry:
+        assert retry.seen
+    with store.lock("whatsapp:+911", "SM2") as next_message:
+        assert not next_message.seen
+
+
+def test_a_failure_while_handling_leaves_the_message_unseen_for_twilios_retry(store):
+    with pytest.raises(RuntimeError):
+        with store.lock("whatsapp:+911", "SM1"):
+            raise RuntimeError("boom")
+    with store.lock("whatsapp:+911", "SM1") as retry:
+        assert not retry.seen
+
+
+def test_a_retry_that_waited_behind_its_original_is_seen(store):
+    """Twilio retries while the first delivery is still being answered: the retry waits, then is seen."""
+    seen = []
+    with store.lock("whatsapp:+911", "SM1"):
+        retry = threading.Thread(target=lambda: seen.append(_enter(store, "whatsapp:+911", "SM1")))
+        retry.start()
+        time.sleep(0.05)
+    retry.join()
+    assert seen == [True]
+
+
+def _enter(store, sender, sid):
+    with store.lock(sender, sid) as lock:
+        return lock.seen
+
+
+def test_waiting_too_long_raises_is_logged_and_leaves_the_line(store, caplog):
+    sender = "whatsapp:+919812345678"
+    with store.lock(sender, "SM1"):
+        with pytest.raises(LockTimeout):
+            with store.lock(sender, "SM2"):
+                pass
+    assert any(r.levelname == "WARNING" and r.sender == "whatsapp:+*********678" for r in caplog.records)
+    assert sender not in caplog.text
+    # The message that gave up is out of the line: the next one is not stuck behind it.
+    with store.lock(sender, "SM3") as lock:
+        assert not lock.seen
+
+
+def test_a_crashed_holder_blocks_its_sender_only_until_lock_timeout(store):
+    abandoned = store.lock("whatsapp:+911", "SM1")
+    abandoned.__enter__()  # a worker that died while answering: it never leaves
+    time.sleep(store.lock_timeout)
+    with store.lock("whatsapp:+911", "SM2") as lock:
+        assert not lock.seen
+
+
+def test_holding_past_lock_timeout_is_logged_as_an_error(store, caplog):
+    with store.lock("whatsapp:+911", "SM1"):
+        time.sleep(store.lock_timeout + 0.1)
+    assert [r.levelname for r in caplog.records if "past LOCK_TIMEOUT" in r.getMessage()] == ["ERROR"]
+
+
+def test_a_crashed_waiter_is_skipped(store):
+    sender = "whatsapp:+911"
+    with store.lock(sender, "SM1"):
+        crashed = store.lock(sender, "SM2")
+        with pytest.raises(LockTimeout):
+            crashed.__enter__()
+    # Put a waiter in the line the way a killed worker leaves one: joined, never polling, never leaving.
+    store.redis.zadd(store.key("line", sender), {"gone": 0})
+    with store.lock(sender, "SM3") as lock:
+        assert not lock.seen
+
+
+def test_the_rate_count_covers_one_window(store):
+    counts = []
+    for n in range(3):
+        with store.lock("whatsapp:+911", f"SM{n}") as lock:
+            counts.append(lock.count)
+    time.sleep(store.rate_window + 0.1)
+    with store.lock("whatsapp:+911", "SM9") as lock:
+        counts.append(lock.count)
+    assert counts == [1, 2, 3, 1]
+
+
+def test_a_message_with_a_sid_is_recorded_once(backend):
+    assert backend.append("whatsapp:+911", "patient", "hello", message_sid="SM1") is True
+    assert backend.append("whatsapp:+911", "patient", "hello", message_sid="SM1") is False
+    assert [(m["text"], m["sid"]) for m in backend.transcript("whatsapp:+911")] == [("hello", "SM1")]
+    # Recording the message counts as seeing it: a retry is not answered again.
+    with backend.lock("whatsapp:+911", "SM1") as lock:
+        assert lock.seen
+
+
+def test_lock_keys_do_not_outlive_their_use(store):
+    with store.lock("whatsapp:+911", "SM1"):
+        pass
+    for kind in ("lock", "line"):
+        assert store.redis.exists(store.key(kind, "whatsapp:+911")) == 0
+    assert 0 < store.redis.ttl(store.key("seen", "SM1")) <= 86400
+    assert 0 < store.redis.ttl(store.key("rate", "whatsapp:+911")) <= store.rate_window
