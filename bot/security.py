@@ -1,0 +1,62 @@
+"""App-wide protections: security headers on every response, safe session cookies and their secret key."""
+
+import os
+import secrets
+
+# No inline script or style anywhere: pages load their code and styles from files of this app.
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+])
+
+HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    # Patient conversations must not linger in browser or proxy caches; a page may allow caching itself.
+    "Cache-Control": "no-store",
+}
+
+
+def protect(app, settings):
+    """Give `app` its secret key, safe cookie flags and the security headers on every response."""
+    app.config.update(
+        SECRET_KEY=settings.SECRET_KEY or development_secret(settings.DATA_DIR),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.production,
+    )
+
+    @app.after_request
+    def add_headers(response):
+        for name, value in HEADERS.items():
+            response.headers.setdefault(name, value)
+        if settings.production:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        return response
+
+
+def development_secret(data_dir):
+    """A random key made once in DATA_DIR, shared by the machine's workers (production sets SECRET_KEY)."""
+    path = os.path.join(data_dir, "secret_key")
+    if not os.path.exists(path):
+        os.makedirs(data_dir, exist_ok=True)
+        draft = f"{path}.{os.getpid()}"
+        with open(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="ascii") as fh:
+            fh.write(secrets.token_hex(32))
+        try:
+            os.link(draft, path)  # atomic: when workers start together, the first one's key is everyone's
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(draft)
+    with open(path, encoding="ascii") as fh:
+        return fh.read().strip()
