@@ -156,7 +156,8 @@ class Assistant:
             reason = "busy"  # the store has logged the wait
         elif outage:
             reason = "redis"
-            log.error("Redis is unavailable; answering with an apology", extra={"sender": who, "error": type(error).__name__})
+            log.error("Redis is unavailable; answering with an apology",
+                      extra={"sender": who, "error": type(error).__name__})
         else:
             reason = "error"
             log.error("could not answer a message", exc_info=error, extra={"sender": who})

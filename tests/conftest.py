@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 import xml.etree.ElementTree as ET
@@ -98,18 +99,22 @@ class Gunicorn:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self):
+        # A file, not a pipe: a pipe nobody reads would fill up with log lines and stall the server.
+        self.log = tempfile.TemporaryFile()
         self.process = subprocess.Popen(self.command, cwd=ROOT, env=self.env,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                        stdout=subprocess.DEVNULL, stderr=self.log)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: {self.process.stderr.read().decode()[-2000:]}")
+                self.log.seek(0)
+                raise RuntimeError(f"gunicorn exited: {self.log.read().decode()[-2000:]}")
             try:
                 if requests.get(self.url + "/healthz", timeout=5).status_code == 200:
                     return self
             except requests.RequestException:  # not listening yet, or no worker has finished booting
                 pass
             time.sleep(0.05)
+        self.stop()
         raise RuntimeError("gunicorn did not start")
 
     def stop(self):
@@ -162,13 +167,25 @@ def test_config(redis_url, twilio_api, tmp_path):
 
 
 @pytest.fixture
-def app(test_config):
-    app = create_app(test_config)
-    yield app
-    store = app.extensions["assistant"].store
-    keys = list(store.redis.scan_iter(f"{store.prefix}*"))
-    if keys:
-        store.redis.delete(*keys)
+def make_app(test_config):
+    """Apps with some settings changed (`make_app(RATE_LIMIT=3)`); their keys are removed afterwards."""
+    made = []
+
+    def make(**changes):
+        made.append(create_app({**test_config, **changes}))
+        return made[-1]
+
+    yield make
+    for app in made:
+        store = app.extensions["assistant"].store
+        keys = list(store.redis.scan_iter(f"{store.prefix}*"))
+        if keys:
+            store.redis.delete(*keys)
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
 
 
 @pytest.fixture

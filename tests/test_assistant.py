@@ -2,7 +2,6 @@
 
 import pytest
 
-from bot import create_app
 from bot.assistant import Inbound
 
 PATIENT = "whatsapp:+919800000001"
@@ -78,12 +77,9 @@ def test_a_retry_of_a_handled_message_gets_nothing_and_is_not_recorded_again(ass
 
 
 @pytest.fixture
-def limited(test_config):
+def limited(make_app):
     """An assistant that lets a sender send 3 messages a minute."""
-    app = create_app({**test_config, "RATE_LIMIT": 3})
-    yield app.extensions["assistant"]
-    store = app.extensions["assistant"].store
-    store.redis.delete(*store.redis.keys(f"{store.prefix}*") or ["none"])
+    return make_app(RATE_LIMIT=3).extensions["assistant"]
 
 
 def test_a_flood_gets_one_notice_then_silence_and_every_message_is_kept(limited):

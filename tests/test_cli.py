@@ -4,17 +4,19 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 
 import pytest
+import redis
 
 from bot.config import ROOT
 from tests.conftest import FIXTURE_KNOWLEDGE
 
 
-def run(args, redis_url=None, stdin=None):
+def run(args, redis_url=None, stdin=None, prefix="test:cli:"):
     env = {**os.environ, "KNOWLEDGE_PATH": str(FIXTURE_KNOWLEDGE)}
     if redis_url:
-        env.update(REDIS_URL=redis_url, KEY_PREFIX="test:cli:")
+        env.update(REDIS_URL=redis_url, KEY_PREFIX=prefix)
     return subprocess.run([sys.executable, "-m", "bot", *args], cwd=ROOT, env=env, input=stdin,
                           capture_output=True, text=True, timeout=60)
 
@@ -65,7 +67,11 @@ def test_eval_fails_below_the_bar_and_lists_the_confusion(labelled, tmp_path):
 
 
 def test_chat_answers_in_the_terminal(redis_url):
-    result = run(["chat", "--sender", "terminal:test-chat"], redis_url=redis_url, stdin="hello\n1\n")
+    # A prefix of its own: runs sharing the Redis server must not share a conversation (or its rate limit).
+    prefix = f"test:cli:{uuid.uuid4().hex}:"
+    result = run(["chat", "--sender", "terminal:test-chat"], redis_url=redis_url, stdin="hello\n1\n", prefix=prefix)
+    client = redis.Redis.from_url(redis_url)
+    client.delete(*client.keys(f"{prefix}*") or ["none"])
     assert result.returncode == 0, result.stderr
     assert "Welcome to the test clinic." in result.stdout
     assert "bot> Interleukin therapy uses immune messengers." in result.stdout

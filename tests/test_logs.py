@@ -6,7 +6,6 @@ import logging
 
 import pytest
 
-from bot import create_app
 from bot.logs import JsonLines, mask
 from tests.conftest import AUTH_TOKEN, PATIENT, SECRET_KEY, WhatsApp
 
@@ -31,8 +30,8 @@ def test_mask_keeps_the_channel_and_the_last_three_digits():
     assert mask("12") == "12"
 
 
-def test_what_goes_wrong_is_logged_as_json_without_patient_data_or_secrets(test_config, log_lines):
-    app = create_app({**test_config, "RATE_LIMIT": 1, "LOCK_WAIT": 0.2})
+def test_what_goes_wrong_is_logged_as_json_without_patient_data_or_secrets(make_app, log_lines):
+    app = make_app(RATE_LIMIT=1, LOCK_WAIT=0.2)
     whatsapp = WhatsApp(app.test_client())
     store = app.extensions["assistant"].store
     whatsapp.post(whatsapp.form(SECRET_WORDS), signature="bm90IGl0")  # forged

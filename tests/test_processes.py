@@ -43,7 +43,8 @@ def redis_server(tmp_path):
 
 
 @pytest.fixture
-def servers(request):
+def servers():
+    """gunicorn servers of one test, stopped after it whatever happened."""
     started = []
     yield started
     for server in started:
@@ -52,7 +53,9 @@ def servers(request):
 
 def test_two_servers_take_one_senders_bursts_in_turn_with_nothing_lost(tmp_path, redis_server, servers, test_config):
     settings = settings_for(redis_server.url, tmp_path / "data", RATE_LIMIT=1000)
-    servers += [Gunicorn(settings).start(), Gunicorn(settings).start()]
+    servers += [Gunicorn(settings), Gunicorn(settings)]
+    for server in servers:
+        server.start()
     # Menus and picks: a digit means a topic only when the menu it answers was saved just before,
     # so any two messages handled at once (or a lost state update) change what is answered.
     words = ["hello", "2", "hello", "1", "3", "hello", "4", "9", "hello", "2"] * 3
@@ -68,11 +71,13 @@ def test_two_servers_take_one_senders_bursts_in_turn_with_nothing_lost(tmp_path,
                     retries_answered.append(post(other, body, sid, session))
 
     with ThreadPoolExecutor(2) as pool:
-        done = [pool.submit(send, servers[0], servers[1], bursts["a"]), pool.submit(send, servers[1], servers[0], bursts["b"])]
+        done = [pool.submit(send, servers[0], servers[1], bursts["a"]),
+                pool.submit(send, servers[1], servers[0], bursts["b"])]
         for future in done:
             future.result()
 
-    store = create_app({**test_config, "REDIS_URL": redis_server.url, "KEY_PREFIX": settings["KEY_PREFIX"]}).extensions["assistant"].store
+    app = create_app({**test_config, "REDIS_URL": redis_server.url, "KEY_PREFIX": settings["KEY_PREFIX"]})
+    store = app.extensions["assistant"].store
     transcript = store.transcript(PATIENT)
     patient = [m for m in transcript if m["role"] == "patient"]
     # Every message once; each burst in the order it was sent.
@@ -97,9 +102,11 @@ def metric(server, name):
 def test_metrics_add_up_over_all_worker_processes(tmp_path, redis_server, servers):
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
-    server = Gunicorn(settings_for(redis_server.url, tmp_path / "data", PROMETHEUS_MULTIPROC_DIR=str(metrics_dir)),
-                      workers=2, threads=2).start()
+    settings = settings_for(redis_server.url, tmp_path / "data", RATE_LIMIT=1000,
+                            PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
+    server = Gunicorn(settings, workers=2, threads=2)
     servers.append(server)
+    server.start()
     sent = 0
 
     def counting_workers():
@@ -119,13 +126,15 @@ def test_metrics_add_up_over_all_worker_processes(tmp_path, redis_server, server
 
 def test_embedded_redis_data_survives_restarts_of_the_app(tmp_path, servers):
     settings = settings_for("", tmp_path / "data")
-    first = Gunicorn(settings, workers=2).start()
-    assert post(first, "how much does it cost", "SM1")
+    first, second = Gunicorn(settings, workers=2), Gunicorn(settings, workers=2)
+    servers += [first, second]
+    assert post(first.start(), "how much does it cost", "SM1")
     first.stop()
-    second = Gunicorn(settings, workers=2).start()
-    servers.append(second)
+    second.start()
     assert post(second, "what are the side effects", "SM2")
     assert post(second, "how much does it cost", "SM1") == []  # even the dedupe keys survived
     replay = create_app({**settings, "REDIS_URL": ""}).extensions["assistant"]
     assert [m["sid"] for m in replay.store.transcript(PATIENT) if m["role"] == "patient"] == ["SM1", "SM2"]
     assert os.path.exists(tmp_path / "data" / "appendonly.aof")
+    second.stop()
+    replay.store.redis.shutdown()
