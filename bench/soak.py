@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/soak.py                      # 60 s at 20 messages/s
     .venv/bin/python bench/soak.py --outage-for 5       # and stop Redis for 5 s in the middle
+    .venv/bin/python bench/soak.py --outage-for 5 --outage freeze   # or freeze it (SIGSTOP)
 
 Starts its own redis-server and gunicorn (the Procfile's 2 workers x 4 threads) on free loopback
 ports, sends messages at a fixed rate from many senders (some resent, as Twilio retries), and
@@ -116,7 +117,9 @@ def main():
     parser.add_argument("--senders", type=int, default=200, help="distinct patients (default 200)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--outage-for", type=float, default=0, help="stop Redis this many seconds, half way through")
+    parser.add_argument("--outage-for", type=float, default=0, help="take Redis away this many seconds, half way through")
+    parser.add_argument("--outage", choices=["stop", "freeze"], default="stop",
+                        help="stop the server (connections refused) or freeze it (connections hang)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "soak.json"))
     args = parser.parse_args()
 
@@ -166,9 +169,14 @@ def main():
     def cut_redis():
         time.sleep(args.duration / 2)
         outage["from"] = time.monotonic()
-        store.stop()
-        time.sleep(args.outage_for)
-        store.start()
+        if args.outage == "freeze":
+            store.process.send_signal(signal.SIGSTOP)
+            time.sleep(args.outage_for)
+            store.process.send_signal(signal.SIGCONT)
+        else:
+            store.stop()
+            time.sleep(args.outage_for)
+            store.start()
         outage["to"] = time.monotonic()
 
     if args.outage_for:
@@ -242,7 +250,7 @@ def main():
     }
     if args.outage_for:
         during = [r["elapsed"] for r in results if r["phase"] == "outage" and r["outcome"] == "ok"]
-        summary["outage"] = {"seconds": args.outage_for, "answered": percentiles(during)}
+        summary["outage"] = {"kind": args.outage, "seconds": args.outage_for, "answered": percentiles(during)}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import time
+from contextlib import contextmanager
 
 from bot.logs import mask
 
@@ -32,10 +33,13 @@ class Spool:
             "media": inbound.num_media, "at": time.time(),
         }, ensure_ascii=False)
         # Patient text: readable by this user only.
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         with os.fdopen(fd, "a", encoding="utf-8") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
-            fh.write(line + "\n")
+            size = os.fstat(fd).st_size
+            # After a crash mid-write the file may end inside a line: start a new one, or both would be lost.
+            start = "\n" if size and os.pread(fd, 1, size - 1) != b"\n" else ""
+            fh.write(start + line + "\n")
             fh.flush()
             os.fsync(fh.fileno())
         log.warning("message kept on disk until Redis is back", extra={"sender": mask(inbound.sender)})
@@ -51,38 +55,54 @@ class Spool:
     def replay(self, store):
         """Move waiting messages into their transcripts, oldest first; returns how many were moved.
 
-        Safe to run from several workers at once and to repeat: the file is locked, and a message
-        with a MessageSid is recorded once however often it is appended.
+        One worker replays at a time and the others go on (a frozen Redis must not hold them all up);
+        the file itself is locked only to read it and to drop what was moved, never while Redis is
+        asked. Repeating a replay is harmless: a message with a MessageSid is recorded once.
         """
         try:
             if os.path.getsize(self.path) == 0:
                 return 0
         except FileNotFoundError:
             return 0
-        with open(self.path, "r+", encoding="utf-8") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            entries, broken = [], 0
-            for line in fh:
-                try:
-                    entries.append(json.loads(line))
-                except ValueError:
-                    # Only a write cut short by a crash leaves a broken line; it holds no whole message.
-                    broken += 1
-                    log.error("dropped a broken line of the message spool", extra={"path": self.path})
-            moved = 0
+        with open(self.path + ".replaying", "a") as replaying:
             try:
-                for entry in entries:
-                    store.append(entry["sender"], "patient", entry["body"], message_sid=entry["sid"],
-                                 media=entry["media"] or None, received_at=entry["at"], unanswered="redis")
-                    moved += 1
+                fcntl.flock(replaying, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return 0
+            with self._locked("r") as fh:
+                lines = fh.readlines()
+            done = moved = 0
+            try:
+                for line in lines:
+                    try:
+                        entry = json.loads(line)
+                    except ValueError:
+                        # Only a write cut short by a crash leaves a broken line; it holds no whole message.
+                        log.error("dropped a broken line of the message spool", extra={"path": self.path})
+                    else:
+                        store.append(entry["sender"], "patient", entry["body"], message_sid=entry["sid"],
+                                     media=entry["media"] or None, received_at=entry["at"], unanswered="redis")
+                        moved += 1
+                    done += 1
             finally:
-                # What Redis did not take (it failed again) stays for the next replay.
-                if moved or broken:
-                    fh.seek(0)
-                    fh.truncate()
-                    fh.writelines(json.dumps(e, ensure_ascii=False) + "\n" for e in entries[moved:])
-                    fh.flush()
-                    os.fsync(fh.fileno())
+                if done:
+                    self._drop(done)
         if moved:
             log.info("messages kept on disk during a Redis outage are now in their transcripts", extra={"count": moved})
         return moved
+
+    def _drop(self, count):
+        """Remove the first `count` lines; lines added meanwhile are at the end and stay."""
+        with self._locked("r+") as fh:
+            rest = fh.readlines()[count:]
+            fh.seek(0)
+            fh.truncate()
+            fh.writelines(rest)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    @contextmanager
+    def _locked(self, mode):
+        with open(self.path, mode, encoding="utf-8") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            yield fh

