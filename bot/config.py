@@ -41,7 +41,7 @@ class Settings:
     RETENTION_DAYS: int = _setting(90, "Days a conversation's state and transcript are kept after its last message.")
     EMERGENCY_NUMBERS: str = _setting("112 (emergency) or 108 (ambulance)", "Numbers given in the emergency reply.")
     LOCK_WAIT: float = _setting(10.0, "Seconds a message waits while the same sender's previous message is answered; then it is kept unanswered and the patient gets an apology.")
-    LOCK_TIMEOUT: float = _setting(5.0, "Seconds after which a sender's lock is given up even if its holder never released it (a crashed worker, a Redis that froze mid-message). Keep it under LOCK_WAIT, so a lost lock only delays the next message.")
+    LOCK_TIMEOUT: float = _setting(5.0, "Longest a message may take to answer while it holds its sender's lock; after it the lock is given up (a crashed worker) and the overrun logged. Keep it under LOCK_WAIT.")
     RATE_LIMIT: int = _setting(20, "Messages one sender may send per RATE_WINDOW; beyond it they are kept but not answered, after one polite notice. Emergencies always get through.")
     RATE_WINDOW: int = _setting(60, "Seconds of the rate limit's window.")
     LOG_LEVEL: str = _setting("INFO", "Python log level.")
