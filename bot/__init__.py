@@ -6,6 +6,7 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from bot import security
 from bot.assistant import Assistant
 from bot.config import Settings
 from bot.handoff import Handoff
@@ -13,20 +14,22 @@ from bot.jobs import Jobs, Worker
 from bot.knowledge import KnowledgeFile
 from bot.logs import configure
 from bot.outbound import Outbound
+from bot.spool import Spool, spool_path
 from bot.store import Store, connect
 from intents import HANDLERS
 
 
-def build_assistant(settings, instance_path):
+def build_assistant(settings):
     """The assistant with its store, knowledge and handoff queue, shared by the web app and the command line."""
-    redis_client = connect(settings.REDIS_URL, instance_path)
+    redis_client = connect(settings.REDIS_URL, settings.DATA_DIR, settings.REDIS_TIMEOUT)
     store = Store(redis_client, settings.KEY_PREFIX, settings.TRANSCRIPT_LIMIT, settings.retention_seconds,
-                  settings.office_hours.zone)
+                  settings.office_hours.zone, settings.LOCK_WAIT, settings.LOCK_TIMEOUT, settings.RATE_WINDOW)
     knowledge_file = KnowledgeFile(settings.KNOWLEDGE_PATH, handled=HANDLERS, store=store)
     handoff = Handoff(store, Jobs(redis_client, settings.KEY_PREFIX), knowledge_file, settings)
+    spool = Spool(spool_path(settings.DATA_DIR, settings.REDIS_URL, settings.KEY_PREFIX))
     # Buttons need Twilio's REST API; without a content template every choice goes out as numbered text.
     outbound = Outbound(settings) if settings.quick_reply_sids or settings.list_picker_sids else None
-    return Assistant(store, knowledge_file, settings, handoff, outbound)
+    return Assistant(store, knowledge_file, settings, handoff, spool, outbound)
 
 
 def create_app(config=None):
@@ -42,13 +45,12 @@ def create_app(config=None):
             app.wsgi_app, x_for=settings.PROXY_HOPS, x_proto=settings.PROXY_HOPS,
             x_host=settings.PROXY_HOPS, x_port=settings.PROXY_HOPS, x_prefix=settings.PROXY_HOPS,
         )
-    assistant = build_assistant(settings, app.instance_path)
+    assistant = build_assistant(settings)
     app.extensions["assistant"] = assistant
+    # Set once here, so every page of the app, the console's included, gets the same protections.
+    # Production sets SECRET_KEY; in development one random key is kept in Redis for every process.
+    security.protect(app, settings, settings.SECRET_KEY or assistant.store.secret_key())
     app.config.update(
-        SECRET_KEY=settings.SECRET_KEY or assistant.store.secret_key(),
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=settings.ENVIRONMENT != "development",
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
         # CSRF is checked by the console's own forms only; Twilio's webhooks are signed instead.
         WTF_CSRF_CHECK_DEFAULT=False,
@@ -56,8 +58,9 @@ def create_app(config=None):
     )
     CSRFProtect(app)
 
-    from bot import console, ops, webhook
+    from bot import console, health, ops, webhook
     app.register_blueprint(webhook.bp)
+    app.register_blueprint(health.bp)
     app.register_blueprint(console.bp)
     app.register_blueprint(ops.bp)
 

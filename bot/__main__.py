@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 
 from bot import build_assistant, checks, knowledge, unanswered
 from bot.assistant import Inbound
-from bot.config import ROOT, ConfigError, Settings
+from bot.config import ConfigError, Settings
 from intents import HANDLERS
 
 
@@ -17,7 +17,7 @@ def chat(args, settings):
     """Talk to the assistant in the terminal, through the same Assistant.respond and store."""
     # The terminal shows text: choices never go out as buttons through Twilio from here.
     settings = dataclasses.replace(settings, QUICK_REPLY_SIDS="", LIST_PICKER_SIDS="")
-    assistant = build_assistant(settings, str(ROOT / "instance"))
+    assistant = build_assistant(settings)
     print("Chatting as", args.sender, "- Ctrl-D to leave.")
     while True:
         try:
@@ -110,7 +110,7 @@ def check(args, settings):
 
 def list_unanswered(args, settings):
     """The questions the assistant could not answer, grouped, with the nearest intent and YAML to paste."""
-    assistant = build_assistant(settings, str(ROOT / "instance"))
+    assistant = build_assistant(settings)
     knowledge_now = assistant.knowledge_file.current()
     entries = assistant.store.unanswered()
     found = unanswered.groups(entries, knowledge_now)
@@ -148,7 +148,7 @@ def add_coordinator(args, settings):
         return 2
     from bot.console import hash_password
 
-    store = build_assistant(settings, str(ROOT / "instance")).store
+    store = build_assistant(settings).store
     existed = store.coordinator(name) is not None
     store.add_coordinator(name, hash_password(password), ops=args.ops)
     ops = "with" if store.coordinator(name)["ops"] else "without"

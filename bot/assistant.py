@@ -3,9 +3,13 @@
 import logging
 from dataclasses import dataclass, field
 
-from bot import buttons, language
+import redis
+
+from bot import buttons, language, metrics
+from bot.logs import mask
 from bot.outbound import OPTED_OUT_CODES, SendError
 from bot.replies import PENDING, Answer, Words, lay_out, numbered
+from bot.store import LockTimeout
 from intents import HANDLERS
 
 log = logging.getLogger(__name__)
@@ -48,11 +52,12 @@ class Turn:
 class Assistant:
     """Answers patients from the knowledge file, keeping each conversation in the store."""
 
-    def __init__(self, store, knowledge_file, settings, handoff, outbound=None):
+    def __init__(self, store, knowledge_file, settings, handoff, spool, outbound=None):
         self.store = store
         self.knowledge_file = knowledge_file
         self.settings = settings
         self.handoff = handoff
+        self.spool = spool
         # Sends choices as WhatsApp buttons; None when no content template is configured.
         self.outbound = outbound
 
@@ -61,11 +66,29 @@ class Assistant:
         # Twilio always sends From; without it there is no one to answer or to remember.
         if not inbound.sender:
             return []
+        # Messages kept on disk while Redis was down go into their transcripts first, so the order holds.
+        self.spool.replay(self.store)
+        # 1. Twilio retries what it thinks we missed, and other workers may have this sender's next message:
+        #    each message is handled once, and one sender's messages one at a time, in the order they came.
+        with self.store.lock(inbound.sender, inbound.message_sid) as lock:
+            # A retry of a message already handled: it is in the transcript, and Twilio wants no second answer.
+            if lock.seen:
+                metrics.DUPLICATES.inc()
+                return []
+            # A flood from one sender gets one polite notice, then silence until the window passes;
+            # every message is still kept, and an emergency is still answered.
+            if lock.count > self.settings.RATE_LIMIT and not self._emergency(inbound):
+                return self._hold_back(inbound, lock.count)
+            return self._converse(inbound)
+
+    def _converse(self, inbound):
+        """Steps 2 to 8 of the pipeline in DESIGN.md, under the sender's lock."""
         knowledge = self.knowledge_file.current()
         state = self.store.load(inbound.sender)
         language.choose(inbound.body, state, knowledge.hinglish_words)
         words = Words(knowledge, self.settings, state)
         answer = self._answer(inbound, state, words)
+        metrics.INTENTS.labels(answer.intent or "none").inc()
         # Daily counts for the operations' activity view: messages, patients, the intent answered.
         self.store.count_message(inbound.sender, answer.intent)
         if answer.erase:
@@ -74,7 +97,8 @@ class Assistant:
             return answer.pages
         sent, replies = self._send(inbound.sender, answer, state, words)
         # Both sides go to the transcript and the state is saved, also when nothing was sent.
-        self.store.append(inbound.sender, "patient", inbound.body, intent=answer.intent, media=inbound.num_media or None)
+        self.store.append(inbound.sender, "patient", inbound.body, message_sid=inbound.message_sid,
+                          intent=answer.intent, media=inbound.num_media or None)
         for text in sent:
             self.store.append(inbound.sender, "assistant", text)
         self.store.save(inbound.sender, state)
@@ -130,6 +154,7 @@ class Assistant:
         if match.intent is None:
             # Kept for operations, who add the phrases (or topics) that patients use and the file lacks.
             self.store.keep_unanswered(inbound.sender, body)
+            metrics.FALLBACKS.inc()
             # The second miss in a row offers a person rather than the same fallback again.
             if misses + 1 >= 2:
                 state["confirm"] = "handoff"
@@ -232,9 +257,80 @@ class Assistant:
             return [text], [text]
         return [text], []
 
+    def _emergency(self, inbound):
+        """True for a message that describes an emergency (a body too long to be a patient's never does)."""
+        body = inbound.body.strip()
+        return len(body) <= MAX_BODY and self.knowledge_file.current().matcher.emergency(body)
+
+    def _hold_back(self, inbound, count):
+        """Keep a message over the rate limit without answering it; the first one over gets the notice."""
+        self.store.append(inbound.sender, "patient", inbound.body, message_sid=inbound.message_sid,
+                          media=inbound.num_media or None, unanswered="rate_limited")
+        metrics.RATE_LIMITED.inc()
+        if count != self.settings.RATE_LIMIT + 1:
+            return []
+        log.warning("sender went over the rate limit", extra={
+            "sender": mask(inbound.sender), "limit": self.settings.RATE_LIMIT, "window_s": self.settings.RATE_WINDOW})
+        # In the language of the conversation, like every other reply.
+        notice = Words(self.knowledge_file.current(), self.settings, self.store.load(inbound.sender)).message("rate_limited")
+        self.store.append(inbound.sender, "assistant", notice)
+        return [notice]
+
     def apology(self):
         """What to say when something failed while answering."""
         return Words(self.knowledge_file.current(), self.settings, {}).message("unavailable")
+
+    def keep(self, inbound, error):
+        """After `error` stopped an answer: log it, and keep the message (on disk while Redis is down).
+
+        The message goes into the transcript marked unanswered, with the apology the patient gets,
+        so a coordinator sees it; returns the reason (redis, busy or error), also counted in metrics.
+        """
+        who = mask(inbound.sender)
+        outage = isinstance(error, (redis.ConnectionError, redis.TimeoutError))
+        if isinstance(error, LockTimeout):
+            reason = "busy"  # the store has logged the wait
+        elif outage:
+            reason = "redis"
+            log.error("Redis is unavailable; answering with an apology",
+                      extra={"sender": who, "error": type(error).__name__})
+        else:
+            reason = "error"
+            log.error("could not answer a message", exc_info=error, extra={"sender": who})
+        metrics.UNANSWERED.labels(reason).inc()
+        if not inbound.sender:
+            return reason
+        # Trying Redis again after it just failed would only make the patient wait for a second timeout.
+        if not outage:
+            try:
+                self.store.append(inbound.sender, "patient", inbound.body, message_sid=inbound.message_sid,
+                                  media=inbound.num_media or None, unanswered=reason)
+                self.store.append(inbound.sender, "assistant", self.apology())
+                return reason
+            except redis.RedisError:
+                pass
+        self.store.recover()
+        try:
+            self.spool.keep(inbound)
+        except OSError as exc:
+            log.critical("could not keep a message on disk either; it is lost",
+                         extra={"sender": who, "error": type(exc).__name__})
+        return reason
+
+    def check(self):
+        """What /readyz reports: Redis answers, the knowledge is loaded, and how many messages wait on disk."""
+        report = {"ready": True, "redis": "ok", "knowledge": "ok"}
+        try:
+            self.store.ping()
+            self.spool.replay(self.store)
+        except redis.RedisError as exc:
+            report.update(ready=False, redis=f"unavailable ({type(exc).__name__})")
+            self.store.recover()
+        if self.knowledge_file.error:
+            report["knowledge"] = "ok; the latest edit of the file was refused, the last good version is in use"
+        report["kept_on_disk"] = self.spool.waiting()
+        return report
+
 
 
 def _is_choice(body):

@@ -4,6 +4,7 @@ import logging
 import time
 import uuid
 
+from bot import metrics
 from bot.knowledge import fill
 from bot.logs import mask
 from bot.outbound import OPTED_OUT_CODES
@@ -35,6 +36,7 @@ class Handoff:
         now = time.time() if now is None else now
         chat, change = self.store.escalate(inbound.sender, reason, urgent, inbound.profile_name, now)
         if change == "new":
+            metrics.HANDOFFS.inc()
             self.store.append(inbound.sender, "event", "", event="waiting", reason=reason)
         # Outside office hours only urgent chats wake anyone; the others alert when the office opens.
         if change and (urgent or self.hours.is_open(now)):

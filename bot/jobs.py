@@ -169,11 +169,18 @@ class Worker:
             self._thread.join(10)
 
     def _loop(self):
+        failures = 0
         while not self._stop.is_set():
             try:
                 self.run_once()
+                if failures:
+                    log.info("background worker working again", extra={"failed_rounds": failures})
+                failures = 0
                 self.jobs.wait(self.interval)
             except Exception:
                 # Redis or Twilio trouble must not kill the worker; the jobs wait in Redis meanwhile.
-                log.exception("background worker round failed")
-                self._stop.wait(self.interval)
+                # The first failure of a run is logged in full; then it waits longer each time, up to a minute.
+                failures += 1
+                if failures == 1:
+                    log.exception("background worker round failed; retrying with growing pauses")
+                self._stop.wait(min(60.0, self.interval * 2 ** failures))

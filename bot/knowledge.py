@@ -28,7 +28,7 @@ REQUIRED_MESSAGES = (
     "welcome", "menu", "followups_header", "more_hint", "nothing_more", "unknown_choice", "list_button",
     "location", "opted_in", "forget_confirm", "forgotten", "forget_kept", "language_set",
     "handoff_offer", "handoff_waiting", "handoff_after_hours", "handoff_claimed", "handoff_returned",
-    "handoff_cancelled", "alert_new", "alert_urgent", "alert_again",
+    "handoff_cancelled", "alert_new", "alert_urgent", "alert_again", "rate_limited",
 )
 # Words with one fixed meaning, compared whole (capitals and punctuation ignored), never guessed at.
 REQUIRED_COMMANDS = ("more", "menu", "stop", "start", "yes", "no", "hindi", "english", "forget", "cancel")

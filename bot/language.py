@@ -4,7 +4,8 @@ import re
 
 from bot.words import normalise
 
-_DEVANAGARI = re.compile(r"[\u0900-\u097F]")
+# Devanagari letters and signs, not its digits: "२" picks a menu item and says nothing about the language.
+_DEVANAGARI = re.compile(r"[\u0900-\u0965\u0970-\u097F]")
 # Fewer English words than this ("ok", "thanks", "2") say nothing about the patient's language.
 ENGLISH_AT_LEAST = 3
 

@@ -7,25 +7,29 @@ from flask import Blueprint, Response, abort, current_app, request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
+from bot import metrics
 from bot.assistant import Inbound
-from bot.logs import mask
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhook", __name__)
 
 
 @bp.post("/whatsapp")
+@metrics.LATENCY.time()
 def receive():
     """Twilio's webhook for incoming WhatsApp messages."""
     _check_signature()
-    inbound = read_inbound(request.form)
+    inbound = read_inbound(request.form, request.headers.get("I-Twilio-Idempotency-Token", ""))
+    metrics.RECEIVED.inc()
     assistant = current_app.extensions["assistant"]
     try:
         replies = assistant.respond(inbound)
-    except Exception:
-        # A patient must never see an error page; they get an apology and the emergency numbers.
-        log.exception("could not answer a message from %s", mask(inbound.sender))
+    except Exception as exc:
+        # A patient never sees an error page: they get an apology and the emergency numbers, and the
+        # message is kept for the care team.
+        assistant.keep(inbound, exc)
         replies = [assistant.apology()]
+    metrics.REPLIES.inc(len(replies))
     return twiml(replies)
 
 
@@ -43,6 +47,7 @@ def _check_signature():
     settings = current_app.config["SETTINGS"]
     if not settings.SKIP_SIGNATURE_CHECK and not _signed_by_twilio(settings):
         log.warning("rejected a request with a missing or wrong Twilio signature")
+        metrics.REJECTED.inc()
         abort(403)
 
 
@@ -62,7 +67,7 @@ def public_url(settings):
     return settings.PUBLIC_BASE_URL.rstrip("/") + request.path + (f"?{query}" if query else "")
 
 
-def read_inbound(form):
+def read_inbound(form, idempotency_token=""):
     """Turn Twilio's form into an Inbound; unknown fields are ignored, odd values tolerated."""
     try:
         num_media = max(0, int(form.get("NumMedia", "0") or 0))
@@ -71,7 +76,8 @@ def read_inbound(form):
     return Inbound(
         sender=form.get("From", ""),
         body=form.get("Body", ""),
-        message_sid=form.get("MessageSid", ""),
+        # A retry repeats the MessageSid and the I-Twilio-Idempotency-Token header; either identifies it.
+        message_sid=form.get("MessageSid", "") or idempotency_token,
         num_media=num_media,
         media_types=tuple(form.get(f"MediaContentType{i}", "") for i in range(min(num_media, 10))),
         profile_name=form.get("ProfileName", ""),

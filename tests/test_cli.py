@@ -80,7 +80,11 @@ def test_eval_fails_below_the_bar_and_lists_the_confusion(labelled, tmp_path):
 
 
 def test_chat_answers_in_the_terminal(redis_url):
-    result = run(["chat", "--sender", "terminal:test-chat"], redis_url=redis_url, stdin="hello\n1\n")
+    # A prefix of its own: runs sharing the Redis server must not share a conversation (or its rate limit).
+    prefix = f"test:cli:{uuid.uuid4().hex}:"
+    result = run(["chat", "--sender", "terminal:test-chat"], redis_url=redis_url, stdin="hello\n1\n", prefix=prefix)
+    client = redis.Redis.from_url(redis_url)
+    client.delete(*client.keys(f"{prefix}*") or ["none"])
     assert result.returncode == 0, result.stderr
     assert "Welcome to the test clinic." in result.stdout
     assert "bot> Interleukin therapy uses immune messengers." in result.stdout
@@ -94,7 +98,7 @@ def test_coordinator_add_reads_the_password_from_stdin_and_it_logs_in(redis_url)
     assert result.returncode == 0, result.stderr
     assert "added coordinator Priya Sharma" in result.stdout
     app = create_app({"REDIS_URL": redis_url, "KEY_PREFIX": prefix, "KNOWLEDGE_PATH": str(FIXTURE_KNOWLEDGE),
-                      "SKIP_SIGNATURE_CHECK": True, "BACKGROUND_WORKER": False})
+                      "ENVIRONMENT": "development", "SKIP_SIGNATURE_CHECK": True, "BACKGROUND_WORKER": False})
     store = app.extensions["assistant"].store
     try:
         assert "a long enough password" not in store.coordinator("priya sharma")["password"]

@@ -31,10 +31,49 @@ def test_every_setting_is_in_the_readme_table():
 
 
 def test_handoff_settings_are_checked_when_read():
-    with pytest.raises(ConfigError, match="ENVIRONMENT must be production or development"):
-        Settings.from_env({"ENVIRONMENT": "staging"})
     with pytest.raises(ConfigError, match="WINDOW_TEMPLATE_VARIABLES must be a JSON object"):
         Settings.from_env({"WINDOW_TEMPLATE_VARIABLES": "[1, 2]"})
     settings = Settings.from_env({"ON_DUTY_NUMBERS": " whatsapp:+911, +912 ,", "WINDOW_TEMPLATE_VARIABLES": '{"1": 5}'})
     assert settings.on_duty == ["whatsapp:+911", "+912"]
     assert settings.template_variables == {"1": "5"}
+
+
+def test_production_is_the_default_and_needs_both_secrets():
+    settings = Settings.from_env({})
+    assert settings.production
+    with pytest.raises(ConfigError) as error:
+        settings.check_for_server()
+    assert "TWILIO_AUTH_TOKEN is not set" in str(error.value) and "SECRET_KEY is not set" in str(error.value)
+    with pytest.raises(ConfigError, match="SECRET_KEY .* shorter than 32"):
+        Settings.from_env({"TWILIO_AUTH_TOKEN": "t", "SECRET_KEY": "short"}).check_for_server()
+    Settings.from_env({"TWILIO_AUTH_TOKEN": "t", "SECRET_KEY": "k" * 32}).check_for_server()
+
+
+def test_skipping_the_signature_check_is_for_development_only():
+    with pytest.raises(ConfigError, match="SKIP_SIGNATURE_CHECK is for development only"):
+        Settings.from_env({"SKIP_SIGNATURE_CHECK": "1", "SECRET_KEY": "k" * 32, "TWILIO_AUTH_TOKEN": "t"}).check_for_server()
+    Settings.from_env({"ENVIRONMENT": "development", "SKIP_SIGNATURE_CHECK": "1"}).check_for_server()
+
+
+def test_the_readme_start_command_environment_is_enough_in_development():
+    """`ENVIRONMENT=development TWILIO_AUTH_TOKEN=...` is all the README's start command sets."""
+    readme = (ROOT / "README.md").read_text()
+    assert "ENVIRONMENT=development TWILIO_AUTH_TOKEN=your-twilio-auth-token .venv/bin/gunicorn wsgi:app" in readme
+    Settings.from_env({"ENVIRONMENT": "development", "TWILIO_AUTH_TOKEN": "your-twilio-auth-token"}).check_for_server()
+
+
+def test_an_unknown_environment_and_non_positive_limits_are_refused():
+    with pytest.raises(ConfigError, match="ENVIRONMENT must be production or development"):
+        Settings.from_env({"ENVIRONMENT": "prod"}).check_for_server()
+    with pytest.raises(ConfigError, match="RATE_LIMIT must be more than 0"):
+        Settings.from_env({"ENVIRONMENT": "development", "SKIP_SIGNATURE_CHECK": "1", "RATE_LIMIT": "0"}).check_for_server()
+    with pytest.raises(ConfigError, match="LOCK_WAIT must be a number of seconds"):
+        Settings.from_env({"LOCK_WAIT": "ten"})
+
+
+def test_secrets_never_show_in_a_printed_settings():
+    settings = Settings.from_env({"TWILIO_AUTH_TOKEN": "tok-123456", "SECRET_KEY": "sec-" + "9" * 32,
+                                  "REDIS_URL": "redis://:hunter2@db.example:6379/0"})
+    shown = repr(settings) + str(settings)
+    assert "tok-123456" not in shown and "sec-999" not in shown and "hunter2" not in shown
+    assert "KEY_PREFIX" in shown

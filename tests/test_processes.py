@@ -1,0 +1,140 @@
+"""The app under real gunicorn processes: two servers on one sender, metrics over workers, restarts."""
+
+import glob
+import os
+import uuid
+import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
+from threading import Barrier
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+from twilio.request_validator import RequestValidator
+
+from bot import create_app
+from bot.assistant import Inbound
+from tests.conftest import (ACCOUNT_SID, AUTH_TOKEN, CLINIC_NUMBER, FIXTURE_KNOWLEDGE, PATIENT, PUBLIC_URL, SECRET_KEY,
+                            Gunicorn, RedisServer)
+
+
+def settings_for(redis_url, data_dir, **more):
+    return {
+        "ENVIRONMENT": "production", "SECRET_KEY": SECRET_KEY, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "PUBLIC_BASE_URL": PUBLIC_URL, "REDIS_URL": redis_url, "KEY_PREFIX": f"test:{uuid.uuid4().hex}:",
+        "KNOWLEDGE_PATH": str(FIXTURE_KNOWLEDGE), "DATA_DIR": str(data_dir), "LOG_LEVEL": "WARNING", **more,
+    }
+
+
+def post(server, body, sid, session=requests):
+    """Send one message as Twilio does (signed for the public URL) to one server; return its replies."""
+    form = {"From": PATIENT, "Body": body, "MessageSid": sid, "AccountSid": ACCOUNT_SID, "To": CLINIC_NUMBER}
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC_URL + "/whatsapp", form)
+    response = session.post(server.url + "/whatsapp", data=form, headers={"X-Twilio-Signature": signature}, timeout=30)
+    assert response.status_code == 200, response.text
+    return [message.text or "" for message in ET.fromstring(response.content).iter("Message")]
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    server = RedisServer(tmp_path).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def servers():
+    """gunicorn servers of one test, stopped after it whatever happened."""
+    started = []
+    yield started
+    for server in started:
+        server.stop()
+
+
+def test_two_servers_take_one_senders_bursts_in_turn_with_nothing_lost(tmp_path, redis_server, servers, test_config):
+    settings = settings_for(redis_server.url, tmp_path / "data", RATE_LIMIT=1000)
+    servers += [Gunicorn(settings), Gunicorn(settings)]
+    for server in servers:
+        server.start()
+    # Menus and picks: a digit means a topic only when the menu it answers was saved just before,
+    # so any two messages handled at once (or a lost state update) change what is answered.
+    words = ["hello", "2", "hello", "1", "3", "hello", "1", "9", "hello", "2"] * 3
+    bursts = {name: [(w, f"SM{name}{n:03d}") for n, w in enumerate(words)] for name in ("a", "b")}
+    retries_answered, start = [], Barrier(2)
+
+    def send(server, other, burst):
+        with requests.Session() as session:
+            start.wait()
+            for body, sid in burst:
+                post(server, body, sid, session)
+                if sid.endswith("5"):  # Twilio retries now and then, through the other server
+                    retries_answered.append(post(other, body, sid, session))
+
+    with ThreadPoolExecutor(2) as pool:
+        done = [pool.submit(send, servers[0], servers[1], bursts["a"]),
+                pool.submit(send, servers[1], servers[0], bursts["b"])]
+        for future in done:
+            future.result()
+
+    app = create_app({**test_config, "REDIS_URL": redis_server.url, "KEY_PREFIX": settings["KEY_PREFIX"]})
+    store = app.extensions["assistant"].store
+    transcript = store.transcript(PATIENT)
+    patient = [m for m in transcript if m["role"] == "patient"]
+    # Every message once; each burst in the order it was sent.
+    assert sorted(m["sid"] for m in patient) == sorted(sid for burst in bursts.values() for _, sid in burst)
+    for name, burst in bursts.items():
+        assert [m["sid"] for m in patient if m["sid"].startswith(f"SM{name}")] == [sid for _, sid in burst]
+    assert retries_answered == [[]] * 6
+    # Not interleaved: each message is followed by its own answer, and the conversation is exactly
+    # what one message at a time, in this order, gives.
+    assert [m["role"] for m in transcript] == ["patient", "assistant"] * len(patient)
+    replay = create_app({**test_config, "REDIS_URL": redis_server.url, "RATE_LIMIT": 1000}).extensions["assistant"]
+    expected = [replay.respond(Inbound(sender=PATIENT, body=m["text"]))[0] for m in patient]
+    assert [m["text"] for m in transcript if m["role"] == "assistant"] == expected
+    assert any(m["text"].startswith("Fever") for m in transcript)  # some digits did pick a topic
+
+
+def metric(server, name):
+    text = requests.get(server.url + "/metrics", timeout=5).text
+    return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples if s.name == name)
+
+
+def test_metrics_add_up_over_all_worker_processes(tmp_path, redis_server, servers):
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    settings = settings_for(redis_server.url, tmp_path / "data", RATE_LIMIT=1000,
+                            PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
+    server = Gunicorn(settings, workers=2, threads=2)
+    servers.append(server)
+    server.start()
+    sent = 0
+
+    def counting_workers():
+        return len(glob.glob(str(metrics_dir / "counter_*.db")))
+
+    # Send until both workers have answered some (the kernel picks which worker accepts).
+    with ThreadPoolExecutor(4) as pool:
+        while counting_workers() < 2 and sent < 400:
+            batch = [pool.submit(post, server, "how much does it cost", f"SM{uuid.uuid4().hex}") for _ in range(4)]
+            assert all(future.result() for future in batch)
+            sent += len(batch)
+    assert counting_workers() == 2
+    # Whichever worker answers the scrape, it reports the machine's total.
+    assert [metric(server, "assistant_messages_received_total") for _ in range(6)] == [sent] * 6
+    assert metric(server, "assistant_webhook_seconds_count") == sent
+
+
+def test_embedded_redis_data_survives_restarts_of_the_app(tmp_path, servers):
+    settings = settings_for("", tmp_path / "data")
+    first, second = Gunicorn(settings, workers=2), Gunicorn(settings, workers=2)
+    servers += [first, second]
+    assert post(first.start(), "how much does it cost", "SM1")
+    first.stop()
+    second.start()
+    assert post(second, "what are the side effects", "SM2")
+    assert post(second, "how much does it cost", "SM1") == []  # even the dedupe keys survived
+    replay = create_app({**settings, "REDIS_URL": ""}).extensions["assistant"]
+    assert [m["sid"] for m in replay.store.transcript(PATIENT) if m["role"] == "patient"] == ["SM1", "SM2"]
+    assert os.path.exists(tmp_path / "data" / "appendonly.aof")
+    second.stop()
+    replay.store.redis.shutdown()
