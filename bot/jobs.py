@@ -12,6 +12,8 @@ import threading
 import time
 import uuid
 
+import redis
+
 from bot.logs import mask
 from bot.outbound import OPTED_OUT_CODES, SendError
 
@@ -42,6 +44,7 @@ class Jobs:
         self.failed_key, self.wake_key = f"{prefix}jobs:failed", f"{prefix}jobs:wake"
         self.prefix = prefix
         self.attempts, self.backoff, self.lease = attempts, backoff, lease
+        self._waiting = None
 
     def add(self, job, at=None):
         """Queue a job to run at `at` (now by default); returns its id."""
@@ -108,7 +111,13 @@ class Jobs:
 
     def wait(self, timeout):
         """Sleep until a job is added or `timeout` seconds pass."""
-        self.redis.blpop([self.wake_key], timeout=timeout)
+        # The app's connections give up after a fraction of a second (REDIS_TIMEOUT), shorter than this wait:
+        # the blocking call gets a connection of its own that waits long enough.
+        if self._waiting is None:
+            pool = self.redis.connection_pool
+            kwargs = {**pool.connection_kwargs, "socket_timeout": timeout + 2}
+            self._waiting = redis.Redis(connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs))
+        self._waiting.blpop([self.wake_key], timeout=timeout)
 
     def once(self, name, seconds, now=None):
         """True for the first caller in each period of `seconds`, across every process."""

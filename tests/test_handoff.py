@@ -337,3 +337,15 @@ def test_a_job_is_handed_to_one_worker_until_its_lease_ends(handoff):
     assert [pair[0] for pair in jobs.due(now + jobs.lease + 1)] == [job_id]
     jobs.done(job_id)
     assert jobs.due(now + 10 * jobs.lease) == [] and jobs.pending() == 0
+
+
+def test_the_worker_sleeps_on_redis_longer_than_the_apps_short_timeout_and_wakes_for_a_new_job(handoff):
+    """REDIS_TIMEOUT is a fraction of a second; the worker's wait for new jobs must neither fail nor sleep through one."""
+    import threading
+
+    jobs = handoff.jobs
+    jobs.wait(0.5)  # no TimeoutError from the short timeout of the app's own connections
+    threading.Timer(0.2, lambda: jobs.add({"kind": "alert", "to": "+919000000009", "body": "x"})).start()
+    started = time.monotonic()
+    jobs.wait(30)
+    assert time.monotonic() - started < 10  # woken by the new job, not by the end of the wait
