@@ -408,21 +408,6 @@ class _Checker:
                     value, ("messages", name), self.title if name == "list_button" else self.text))
                 for name, value in raw.items()}
 
-    def words(self, raw, at):
-        if raw is None:
-            return []
-        if not isinstance(raw, list):
-            self.problem(at, "must be a list of words or phrases")
-            return []
-        good = []
-        for index, word in enumerate(raw):
-            word = str(word) if isinstance(word, (int, float)) and not isinstance(word, bool) else word
-            if not isinstance(word, str) or not normalise(word):
-                self.problem(at + (index,), "each entry must be non-empty text")
-                continue
-            good.append(word)
-        return good
-
     def commands(self, raw):
         """{normalised phrase: command name}; a phrase under two commands would be ambiguous."""
         if not isinstance(raw, dict):
@@ -489,6 +474,7 @@ class _Checker:
         return Rules(synonyms=synonyms, strict=self.strict(raw.get("strict"), at + ("strict",), intents), **lists)
 
     def words(self, raw, at):
+        """A list of words or phrases (commands, Hinglish words, matching lists), each readable text."""
         if raw is None:
             return []
         if not isinstance(raw, list):
@@ -502,7 +488,7 @@ class _Checker:
             if isinstance(item, (int, float)):
                 item = str(item)
             if not isinstance(item, str) or not item.strip():
-                self.problem(at + (index,), "must be non-empty text")
+                self.problem(at + (index,), "each entry must be non-empty text")
                 continue
             good.append(item)
         return good
