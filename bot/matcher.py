@@ -52,6 +52,8 @@ STORY_WEIGHT = 0.5
 BEFORE_CONTRAST = 0.5
 # A set-aside cue may start this many words into a part: "my question is not about the cost".
 OPENER_REACH = 4
+# An opening part of at most this many words that starts with "not" is set aside: "not the cost, ...".
+NEGATED_OPENING = 4
 # Emergency sign parts must lie within this many words of each other.
 SIGN_WINDOW = 7
 # A near copy (rapidfuzz ratio at least this) of an emergency example phrase is an emergency.
@@ -192,8 +194,8 @@ class Matcher:
                 self.foreign[feature] = likely[None] / (likely[None] + home) * seen / (seen + EVIDENCE_PRIOR)
 
     def _features(self, words):
-        """Single words and neighbouring pairs, in order, once the words that say nothing are left out."""
-        words = [w for w in words if w not in self.reader.ignore]
+        """Single words and neighbouring pairs, in order, once the words that say nothing (and lone letters) are left out."""
+        words = [w for w in words if w not in self.reader.ignore and (len(w) > 1 or w.isdigit())]
         return dict.fromkeys(words + [f"{a} {b}" for a, b in zip(words, words[1:])])
 
     def emergency(self, text):
@@ -251,6 +253,9 @@ class Matcher:
                 if piece:
                     parts.append([weight, piece, question])
         aside = [self._set_aside(words) for _, words, _ in parts]
+        # "Not the cost, ..." / "Not exercise, ...": a short opening part that only negates a topic is set aside.
+        if len(parts) > 1 and parts[0][1][:1] == ["not"] and len(parts[0][1]) <= NEGATED_OPENING:
+            aside[0] = True
         if not all(aside):
             for part, drop in zip(parts, aside):
                 part[0] *= not drop
@@ -259,7 +264,11 @@ class Matcher:
     def _set_aside(self, words):
         """True when a part opens or closes with a cue that the patient is not asking about it."""
         meanings = [self.reader.canon(word) for word in words]
-        return self.openers.opens(meanings) or self.closers.closes(meanings)
+        if self.openers.opens(meanings) or self.closers.closes(meanings):
+            return True
+        while meanings and meanings[-1] in self.reader.skippable:  # "the price is fine for us"
+            meanings.pop()
+        return self.closers.closes(meanings)
 
     def scores(self, text):
         """Every intent's score (0-100) for the text, best first; None stands for "outside the knowledge"."""
