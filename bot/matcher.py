@@ -302,10 +302,10 @@ class Matcher:
                 if single and len(feature) >= 4 and not feature.isdigit():
                     at_home *= 1.0 - weight * UNKNOWN_VOTE
                 continue
+            at_home *= 1.0 - weight * self.foreign.get(feature, 0.0)
             if not single:
                 weight *= PAIR_WEIGHT
             seen += weight
-            at_home *= 1.0 - weight * self.foreign.get(feature, 0.0)
             for intent, more in entry:
                 logs[intent] += weight * more
         named = any(weights.get(anchor) for anchor in self.anchors)
