@@ -31,7 +31,7 @@ EMERGENCY = "emergency"
 # Intents scoring below this (0-100) are not answered.
 THRESHOLD = 15.0
 # A message this likely (0-100) to be about something else gets the fallback.
-OUTSIDE_BAR = 40.0
+OUTSIDE_BAR = 30.0
 # How much naming the therapy ("il-2", "interleukin") lowers the chance a message is about something else.
 ANCHOR_DISCOUNT = 0.5
 # ... and pointing at it ("the drip", "this medicine", "it"): weaker, as the words also point at other things.
@@ -43,7 +43,7 @@ SMOOTHING = 0.1
 # How much a pair of neighbouring words weighs against a single word: pairs are rarer, so noisier.
 PAIR_WEIGHT = 0.5
 # The chance that an unknown word of four letters or more names something we do not cover.
-UNKNOWN_VOTE = 0.3
+UNKNOWN_VOTE = 0.2
 # How sharply the average evidence per feature separates the intents.
 SHARPNESS = 1.5
 # In a message of several sentences, the weight of the whole story around the question, shared by its sentences.
@@ -167,9 +167,10 @@ class Matcher:
 
     def _train(self, phrases_by_intent):
         """How much more often each feature is used by each intent's phrases than by all of them; how foreign it is."""
-        counts, lengths = defaultdict(Counter), Counter()
+        counts, lengths, sizes = defaultdict(Counter), Counter(), Counter()
         for intent, phrases in phrases_by_intent.items():
             for phrase in phrases:
+                sizes[intent] += 1
                 for feature in self._features(self.reader.read(words_of(phrase))):
                     counts[feature][intent] += 1
                     lengths[intent] += 1
@@ -188,10 +189,11 @@ class Matcher:
                                            for intent, p in likely.items() if intent is not None)
             if None in per_intent:
                 # Foreign as much as the out-of-scope examples use it more than any topic does; surer when seen often.
-                home = max((likely.get(intent, blend * common / (lengths[intent] + blend)) for intent in topics),
-                           default=0.0)
+                # Compared per phrase, so that the many short out-of-scope examples do not outweigh a topic's phrases.
+                there = per_intent[None] / sizes[None]
+                home = max((per_intent.get(intent, 0) / sizes[intent] for intent in topics), default=0.0)
                 seen = sum(per_intent.values())
-                self.foreign[feature] = likely[None] / (likely[None] + home) * seen / (seen + EVIDENCE_PRIOR)
+                self.foreign[feature] = there / (there + home) * seen / (seen + EVIDENCE_PRIOR)
 
     def _features(self, words):
         """Single words and neighbouring pairs, in order, once the words that say nothing (and lone letters) are left out."""
@@ -302,10 +304,10 @@ class Matcher:
                 if single and len(feature) >= 4 and not feature.isdigit():
                     at_home *= 1.0 - weight * UNKNOWN_VOTE
                 continue
-            at_home *= 1.0 - weight * self.foreign.get(feature, 0.0)
             if not single:
                 weight *= PAIR_WEIGHT
             seen += weight
+            at_home *= 1.0 - weight * self.foreign.get(feature, 0.0)
             for intent, more in entry:
                 logs[intent] += weight * more
         named = any(weights.get(anchor) for anchor in self.anchors)
