@@ -30,10 +30,11 @@ from bot.words import fold, sentences, surface
 EMERGENCY = "emergency"
 # Intents scoring below this (0-100) are not answered.
 THRESHOLD = 15.0
-# A message this likely (0-100) to be about something else gets the fallback.
-OUTSIDE_BAR = 30.0
+# A message this likely (0-100) to be about something else gets the fallback: low, as a confident answer to
+# a question about another illness or drug does more harm than the fallback.
+OUTSIDE_BAR = 27.0
 # How much naming the therapy ("il-2", "interleukin") lowers the chance a message is about something else.
-ANCHOR_DISCOUNT = 0.5
+ANCHOR_DISCOUNT = 0.35
 # ... and pointing at it ("the drip", "this medicine", "it"): weaker, as the words also point at other things.
 MENTION_DISCOUNT = 0.7
 # Sightings a word needs before its foreignness counts half.
@@ -43,7 +44,7 @@ SMOOTHING = 0.1
 # How much a pair of neighbouring words weighs against a single word: pairs are rarer, so noisier.
 PAIR_WEIGHT = 0.5
 # The chance that an unknown word of four letters or more names something we do not cover.
-UNKNOWN_VOTE = 0.2
+UNKNOWN_VOTE = 0.25
 # How sharply the average evidence per feature separates the intents.
 SHARPNESS = 1.5
 # In a message of several sentences, the weight of the whole story around the question, shared by its sentences.
@@ -105,11 +106,12 @@ class _Cues:
     """Short phrases looked up by their first word, each word read by `form` (a Reader's base or canon)."""
 
     def __init__(self, cues, form):
-        self.by_first = defaultdict(list)
+        self.by_first, self.by_last = defaultdict(list), defaultdict(list)
         for cue in cues:
             words = tuple(form(w) for w in words_of(cue))
             if words:
                 self.by_first[words[0]].append(words)
+                self.by_last[words[-1]].append(words)
 
     def found(self, words):
         """True when any cue appears in the words."""
@@ -123,8 +125,8 @@ class _Cues:
 
     def closes(self, words):
         """True when the words end with a cue ("... nahi")."""
-        return any(len(cue) <= len(words) and tuple(words[-len(cue):]) == cue
-                   for cues in self.by_first.values() for cue in cues)
+        return bool(words) and any(len(cue) <= len(words) and tuple(words[-len(cue):]) == cue
+                                   for cue in self.by_last.get(words[-1], ()))
 
 
 class Matcher:
