@@ -46,7 +46,7 @@ def misspell(text, rng):
 def queries(count, rng):
     """Our own messages, then misspelt variants of them until there are `count` distinct texts."""
     texts = []
-    for name in ("tests/phrasebank.jsonl", "bench/blind.jsonl"):
+    for name in ("tests/phrasebank.jsonl", "bench/blind.jsonl", "bench/dev2.jsonl"):
         with open(ROOT / name, encoding="utf-8") as fh:
             texts += [json.loads(line)["text"] for line in fh if line.strip()]
     seen, out = set(), []
@@ -116,7 +116,7 @@ def run(label, phrases_by_intent, rules, texts, repeat):
         runs["Matcher.match (cold spelling)"].append(timed(matcher.match, texts))
         runs["Matcher.match (warm)"].append(timed(matcher.match, texts))
         runs["extractOne(WRatio) baseline"].append(timed(lambda t: process.extractOne(t, examples, scorer=fuzz.WRatio), texts))
-    print(f"\n{label}: {len(examples)} example phrases, {len(matcher.votes)} features, built in {build:.2f} s; "
+    print(f"\n{label}: {len(examples)} example phrases, {len(matcher.evidence)} features, built in {build:.2f} s; "
           f"{len(texts)} messages, median of {repeat} runs")
     print(f"  {'':34} {'p50 ms':>8} {'p99 ms':>8}")
     p99 = {}

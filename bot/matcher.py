@@ -6,12 +6,14 @@ How a message is read (everything is built once per knowledge load; nothing per 
    unknown corrected to the nearest known word with rapidfuzz ("insurense" -> "insurance").
 2. Parts: sentences and comma-separated parts. In a long message the question weighs more than the
    story around it; a part the patient sets aside ("not the side effects, ...") counts for nothing.
-3. Evidence: every word and word pair of the example phrases votes for the intents whose phrases use it,
-   in proportion to how typical it is of each, and weighs as much as it tells the intents apart. A
-   message's score for an intent is the share of its evidence that points there.
-4. Outside the knowledge: words that only the out-of-scope examples use (another disease, a drug, the
-   weather), and to a lesser degree words never seen at all, make a message foreign; one clearly
-   foreign word is enough, so they combine by noisy-or.
+3. Evidence: each intent's example phrases are a small word model of how patients ask about it. A word
+   or word pair weighs for an intent by how much more often its phrases use it than all phrases do,
+   blended with the language of all phrases so that one sighting is a hint, not proof. Words never seen
+   are left out. The evidence is averaged over the message and turned into shares (0-100) per intent.
+4. Outside the knowledge: words that the out-of-scope examples use more than any topic (another disease,
+   a drug, the weather), and to a lesser degree words never seen at all, make a message foreign; one
+   clearly foreign word is enough, so they combine by noisy-or. Naming the therapy ("il-2"), or pointing
+   at it ("this medicine", "the drip"), makes another subject less likely.
 """
 
 import math
@@ -27,25 +29,32 @@ from bot.words import fold, sentences, surface
 
 EMERGENCY = "emergency"
 # Intents scoring below this (0-100) are not answered.
-THRESHOLD = 20.0
-# A message this likely (0-100) to be about something else gets the fallback.
-OUTSIDE_BAR = 50.0
+THRESHOLD = 15.0
+# A message this likely (0-100) to be about something else gets the fallback: low, as a confident answer to
+# a question about another illness or drug does more harm than the fallback.
+OUTSIDE_BAR = 27.0
 # How much naming the therapy ("il-2", "interleukin") lowers the chance a message is about something else.
-ANCHOR_DISCOUNT = 0.5
-# Examples a feature needs before its votes count half: fewer examples, less sure votes.
+ANCHOR_DISCOUNT = 0.35
+# ... and pointing at it ("the drip", "this medicine", "it"): weaker, as the words also point at other things.
+MENTION_DISCOUNT = 0.7
+# Sightings a word needs before its foreignness counts half.
 EVIDENCE_PRIOR = 1.0
+# Each intent's phrases are blended with this share of an average intent's worth of all the phrases together.
+SMOOTHING = 0.1
 # How much a pair of neighbouring words weighs against a single word: pairs are rarer, so noisier.
-PAIR_WEIGHT = 0.75
-# How much an unknown word weighs against a known one: a typical word of one intent weighs 1.
-UNKNOWN_WEIGHT = 1.0
-# The share of an unknown word's weight that counts as evidence for "outside the knowledge".
-UNKNOWN_VOTE = 0.3
+PAIR_WEIGHT = 0.5
+# The chance that an unknown word of four letters or more names something we do not cover.
+UNKNOWN_VOTE = 0.25
+# How sharply the average evidence per feature separates the intents.
+SHARPNESS = 1.5
 # In a message of several sentences, the weight of the whole story around the question, shared by its sentences.
 STORY_WEIGHT = 0.5
 # The weight of what comes before "but" (and its synonyms in responses.yaml).
 BEFORE_CONTRAST = 0.5
 # A set-aside cue may start this many words into a part: "my question is not about the cost".
 OPENER_REACH = 4
+# An opening part of at most this many words that starts with "not" is set aside: "not the cost, ...".
+NEGATED_OPENING = 4
 # Emergency sign parts must lie within this many words of each other.
 SIGN_WINDOW = 7
 # A near copy (rapidfuzz ratio at least this) of an emergency example phrase is an emergency.
@@ -68,6 +77,7 @@ class Rules:
     emergency_now: tuple = ()  # ... unless it is happening to someone now
     strict: dict = field(default_factory=dict)  # intent -> the lead (0-100) it needs over the runner-up
     anchors: tuple = ()  # words naming our therapy: a message naming it is less likely about something else
+    mentions: tuple = ()  # words that point at the treatment without naming it ("the drip", "this medicine")
 
 
 @dataclass(frozen=True)
@@ -96,11 +106,12 @@ class _Cues:
     """Short phrases looked up by their first word, each word read by `form` (a Reader's base or canon)."""
 
     def __init__(self, cues, form):
-        self.by_first = defaultdict(list)
+        self.by_first, self.by_last = defaultdict(list), defaultdict(list)
         for cue in cues:
             words = tuple(form(w) for w in words_of(cue))
             if words:
                 self.by_first[words[0]].append(words)
+                self.by_last[words[-1]].append(words)
 
     def found(self, words):
         """True when any cue appears in the words."""
@@ -114,8 +125,8 @@ class _Cues:
 
     def closes(self, words):
         """True when the words end with a cue ("... nahi")."""
-        return any(len(cue) <= len(words) and tuple(words[-len(cue):]) == cue
-                   for cues in self.by_first.values() for cue in cues)
+        return bool(words) and any(len(cue) <= len(words) and tuple(words[-len(cue):]) == cue
+                                   for cue in self.by_last.get(words[-1], ()))
 
 
 class Matcher:
@@ -138,6 +149,7 @@ class Matcher:
         self.general = _Cues(rules.emergency_general, self.reader.base)
         self.now = _Cues(rules.emergency_now, self.reader.base)
         self.anchors = {w for anchor in rules.anchors for w in self.reader.read(words_of(anchor))}
+        self.mentions = {w for mention in rules.mentions for w in self.reader.read(words_of(mention))}
         self._index_signs(rules.emergency_signs)
         self.emergency_phrases = [" ".join(words_of(p)) for p in phrases_by_intent.get(EMERGENCY, ())]
         self._train({**phrases_by_intent, None: list(rules.out_of_scope)})
@@ -156,31 +168,38 @@ class Matcher:
                         self.sign_starts[words[0]].append((s, p, words))
 
     def _train(self, phrases_by_intent):
-        """Each feature's votes for the intents and its weight (how well it tells them apart)."""
-        counts, sizes = defaultdict(Counter), Counter()
+        """How much more often each feature is used by each intent's phrases than by all of them; how foreign it is."""
+        counts, lengths, sizes = defaultdict(Counter), Counter(), Counter()
         for intent, phrases in phrases_by_intent.items():
             for phrase in phrases:
-                words = words_of(phrase)
-                if words:
-                    sizes[intent] += 1
-                    for feature in self._features(self.reader.read(words)):
-                        counts[feature][intent] += 1
-        spread = math.log(max(2, len(sizes)))
-        self.votes = {}
+                sizes[intent] += 1
+                for feature in self._features(self.reader.read(words_of(phrase))):
+                    counts[feature][intent] += 1
+                    lengths[intent] += 1
+        total = sum(lengths.values()) or 1
+        topics = [intent for intent in lengths if intent is not None]
+        # An intent's phrases are a small sample of how patients ask about it: each intent's counts are blended
+        # with a SMOOTHING share of an average intent's worth of all the phrases together, so a word it never
+        # used is unlikely, not impossible, and a word seen once is a hint rather than proof.
+        blend = SMOOTHING * total / len(lengths)
+        self.absent = {intent: math.log(blend / (lengths[intent] + blend)) for intent in topics}
+        self.evidence, self.foreign = {}, {}
         for feature, per_intent in counts.items():
-            # Shares are per phrase of each intent, so that an intent with many examples does not outvote the rest.
-            share = {intent: n / sizes[intent] for intent, n in per_intent.items()}
-            total = sum(share.values())
-            entropy = -sum(s / total * math.log(s / total) for s in share.values())
-            # A feature seen in one example is half sure of its intents; seen in ten, nearly sure.
-            seen = sum(per_intent.values())
-            sure = seen / (seen + EVIDENCE_PRIOR)
-            weight = 1.0 - entropy / spread
-            self.votes[feature] = (weight, tuple((i, sure * s / total) for i, s in share.items()))
+            common = sum(per_intent.values()) / total
+            likely = {intent: (n + blend * common) / (lengths[intent] + blend) for intent, n in per_intent.items()}
+            self.evidence[feature] = tuple((intent, math.log(p / common) - self.absent[intent])
+                                           for intent, p in likely.items() if intent is not None)
+            if None in per_intent:
+                # Foreign as much as the out-of-scope examples use it more than any topic does; surer when seen often.
+                # Compared per phrase, so that the many short out-of-scope examples do not outweigh a topic's phrases.
+                there = per_intent[None] / sizes[None]
+                home = max((per_intent.get(intent, 0) / sizes[intent] for intent in topics), default=0.0)
+                seen = sum(per_intent.values())
+                self.foreign[feature] = there / (there + home) * seen / (seen + EVIDENCE_PRIOR)
 
     def _features(self, words):
-        """Single words and neighbouring pairs, in order, once the words that say nothing are left out."""
-        words = [w for w in words if w not in self.reader.ignore]
+        """Single words and neighbouring pairs, in order, once the words that say nothing (and lone letters) are left out."""
+        words = [w for w in words if w not in self.reader.ignore and (len(w) > 1 or w.isdigit())]
         return dict.fromkeys(words + [f"{a} {b}" for a, b in zip(words, words[1:])])
 
     def emergency(self, text):
@@ -238,6 +257,9 @@ class Matcher:
                 if piece:
                     parts.append([weight, piece, question])
         aside = [self._set_aside(words) for _, words, _ in parts]
+        # "Not the cost, ..." / "Not exercise, ...": a short opening part that only negates a topic is set aside.
+        if len(parts) > 1 and parts[0][1][:1] == ["not"] and len(parts[0][1]) <= NEGATED_OPENING:
+            aside[0] = True
         if not all(aside):
             for part, drop in zip(parts, aside):
                 part[0] *= not drop
@@ -246,7 +268,11 @@ class Matcher:
     def _set_aside(self, words):
         """True when a part opens or closes with a cue that the patient is not asking about it."""
         meanings = [self.reader.canon(word) for word in words]
-        return self.openers.opens(meanings) or self.closers.closes(meanings)
+        if self.openers.opens(meanings) or self.closers.closes(meanings):
+            return True
+        while meanings and meanings[-1] in self.reader.skippable:  # "the price is fine for us"
+            meanings.pop()
+        return self.closers.closes(meanings)
 
     def scores(self, text):
         """Every intent's score (0-100) for the text, best first; None stands for "outside the knowledge"."""
@@ -264,33 +290,40 @@ class Matcher:
         return sorted(scores.items(), key=lambda item: -item[1])
 
     def _weigh(self, parts):
-        """Each intent's share (0-100) of the evidence in the weighted parts, and None's: how foreign they are."""
-        weights = {}
+        """Each topic's likelihood (0-100) given the weighted parts, and None's: how foreign the parts are."""
+        weights, pointed = {}, False
         for weight, words, _ in parts:
-            for feature in self._features(self.reader.read(words)):
+            read = self.reader.read(words)
+            pointed = pointed or (weight > 0 and not self.mentions.isdisjoint(read))
+            for feature in self._features(read):
                 weights[feature] = max(weight, weights.get(feature, 0.0))
-        evidence, total, at_home = defaultdict(float), 0.0, 1.0
+        logs, seen, at_home = defaultdict(float), 0.0, 1.0
         for feature, weight in weights.items():
             single = " " not in feature
-            entry = self.votes.get(feature)
+            entry = self.evidence.get(feature)
             if entry is None:
-                # Short unknown words are mostly shorthand ("r", "wat"), not another subject.
+                # Short unknown words are mostly shorthand ("r", "wat"); a longer one may well name another subject.
                 if single and len(feature) >= 4 and not feature.isdigit():
-                    total += weight * UNKNOWN_WEIGHT
                     at_home *= 1.0 - weight * UNKNOWN_VOTE
                 continue
-            strength, votes = entry
             if not single:
-                strength *= PAIR_WEIGHT
-            total += weight * strength
-            for intent, vote in votes:
-                if intent is not None:
-                    evidence[intent] += weight * strength * vote
-                else:
-                    at_home *= 1.0 - weight * vote * (1.0 if single else PAIR_WEIGHT)
-        scores = {intent: 100.0 * e / total for intent, e in evidence.items()} if total else {}
+                weight *= PAIR_WEIGHT
+            seen += weight
+            at_home *= 1.0 - weight * self.foreign.get(feature, 0.0)
+            for intent, more in entry:
+                logs[intent] += weight * more
         named = any(weights.get(anchor) for anchor in self.anchors)
-        scores[None] = 100.0 * (1.0 - at_home) * (ANCHOR_DISCOUNT if named else 1.0)
+        discount = ANCHOR_DISCOUNT if named else MENTION_DISCOUNT if pointed else 1.0
+        scores = {None: 100.0 * (1.0 - at_home) * discount}
+        if not seen:
+            return scores
+        # Evidence is averaged over the features read, then sharpened: the features of one message are not
+        # independent proofs, so a long message is not more certain than a short one for its length alone.
+        odds = {intent: SHARPNESS * (logs[intent] / seen + absent) for intent, absent in self.absent.items()}
+        top = max(odds.values())
+        shares = {intent: math.exp(value - top) for intent, value in odds.items()}
+        total = sum(shares.values())
+        scores.update((intent, 100.0 * share / total) for intent, share in shares.items())
         return scores
 
     def match(self, text):

@@ -84,6 +84,9 @@ def test_how_patients_write_is_understood(matcher, text, intent):
 
 @pytest.mark.parametrize("text, intent", [
     ("not the side effects, how long does it last", "duration"),
+    ("costs aside, is it given as a drip or an injection", "administration"),
+    ("insurance we will see later, what is the price of one cycle", "costs"),
+    ("not exercise, what food is good for him during the treatment", "nutrition"),
     ("I know the price already, does the insurance pay for it", "insurance"),
     ("forget about diet, can he go to the gym", "lifestyle"),
     ("side effects nahi, kharcha batao", "costs"),
@@ -115,6 +118,28 @@ def test_questions_about_other_things_get_the_fallback(matcher, text):
     assert matcher.match(text).intent is None
 
 
+@pytest.mark.parametrize("text", [
+    "how much does a cataract operation cost",
+    "what are the side effects of metformin tablets",
+    "how long is the course of tuberculosis medicine",
+    "is there a government scheme for cataract surgery",
+    "what should my son eat for his thyroid problem",
+])
+def test_our_kind_of_question_about_another_subject_gets_the_fallback(matcher, text):
+    """The words of a cost, side-effect or diet question do not make a question about another illness ours."""
+    assert matcher.match(text).intent is None
+
+
+@pytest.mark.parametrize("text, intent", [
+    ("how much does it cost", "costs"),
+    ("what are the side effects of this medicine", "side_effects"),
+    ("how long does the course take", "duration"),
+    ("what should my father eat during the treatment", "nutrition"),
+])
+def test_the_same_questions_about_our_treatment_are_answered(matcher, text, intent):
+    assert matcher.match(text).intent == intent
+
+
 def test_naming_the_therapy_keeps_a_question_in_scope(matcher):
     assert matcher.match("survival rate of lung cancer").intent is None
     assert matcher.match("what is the survival rate with il-2 for melanoma").intent == "benefits"
@@ -142,6 +167,9 @@ def test_severe_symptoms_happening_now_are_emergencies(matcher, text):
 
 
 @pytest.mark.parametrize("text", [
+    "We are confused after the meeting. What is the difference between il-2 and chemo?",
+    "I got a bit confused by the leaflet, how is the drip given?",
+    "I have questions a chat cannot answer, please have the coordinator call me",
     "is fever normal after il-2",
     "does il-2 cause breathing problems",
     "can interleukin cause low blood pressure",
@@ -159,7 +187,7 @@ def test_questions_about_symptoms_in_general_are_not_emergencies(matcher, text):
 
 
 def test_close_topics_are_offered_as_a_choice(matcher):
-    match = matcher.match("is vomiting normal")
+    match = matcher.match("vomiting after the dose, is it normal, what to do")
     assert set(match.options(8)) == {"side_effects", "manage_side_effects"}
 
 

@@ -23,8 +23,8 @@ def current(app):
 
 def test_fallback_questions_are_kept_with_masked_numbers_and_answered_ones_are_not(app, whatsapp, store):
     other = WhatsApp(app.test_client(), sender=OTHER)
-    whatsapp.send("Can I take ashwagandha with IL-2?")
-    other.send("can i take ashwagandha with il2")
+    whatsapp.send("What is the capital of Peru?")
+    other.send("what is the capital of peru")
     whatsapp.send("how much does it cost")
     # The second miss in a row offers a coordinator instead of the fallback: it is kept as well.
     offer = other.send("is parking available at the hospital")
@@ -32,8 +32,8 @@ def test_fallback_questions_are_kept_with_masked_numbers_and_answered_ones_are_n
     entries = store.unanswered()
     assert [(e["text"], e["number"]) for e in entries] == [
         ("is parking available at the hospital", "whatsapp:+*********233"),
-        ("can i take ashwagandha with il2", "whatsapp:+*********233"),
-        ("Can I take ashwagandha with IL-2?", "whatsapp:+*********678"),
+        ("what is the capital of peru", "whatsapp:+*********233"),
+        ("What is the capital of Peru?", "whatsapp:+*********678"),
     ]
     kept = [store.redis.get(key) for key in store.redis.scan_iter(f"{store.prefix}question:*")]
     assert len(kept) == 3 and not any("9812345678" in item or "9811122233" in item for item in kept)
@@ -49,7 +49,7 @@ def test_a_phone_number_written_in_a_question_is_hidden(whatsapp, store):
 def test_delete_my_data_erases_the_patients_questions_only(app, whatsapp, store):
     other = WhatsApp(app.test_client(), sender=OTHER)
     whatsapp.send("is parking available at the hospital")
-    other.send("can i take ashwagandha with il2")
+    other.send("what is the capital of peru")
     whatsapp.send("delete my data")
     assert whatsapp.send("yes") == ["Your data is deleted."]
     assert [e["number"] for e in store.unanswered()] == ["whatsapp:+*********233"]
@@ -70,12 +70,12 @@ def test_only_the_newest_questions_are_kept_past_the_limit(redis_url):
 
 
 def test_similar_questions_form_one_group_with_the_nearest_intent(app, whatsapp, store):
-    for text in ("Can I take ashwagandha with IL-2?", "can i take ashwagandha with il2", "is parking available at the hospital",
-                 "can i take  ashwagandha with il2"):
+    for text in ("What is the capital of Peru?", "what is the capital of peru", "is parking available at the hospital",
+                 "what is the  capital of peru"):
         whatsapp.send(text)
     found = unanswered.groups(store.unanswered(), current(app))
     assert [(g.count, g.examples) for g in found] == [
-        (3, ["can i take ashwagandha with il2", "can i take ashwagandha with il-2?"]),
+        (3, ["what is the capital of peru"]),
         (1, ["is parking available at the hospital"]),
     ]
     group = found[0]
@@ -117,6 +117,6 @@ def test_the_command_lists_the_groups(app, whatsapp, store):
 
 
 def test_a_question_the_assistant_had_to_ask_back_about_is_kept_too(whatsapp, store):
-    [reply] = whatsapp.send("side effect of fever after dose")
-    assert "Did you mean:\n1. Coping\n2. Side effects" in reply
-    assert [e["text"] for e in store.unanswered()] == ["side effect of fever after dose"]
+    [reply] = whatsapp.send("side effects or nausea relief")
+    assert "Did you mean:\n1. Side effects\n2. Coping" in reply
+    assert [e["text"] for e in store.unanswered()] == ["side effects or nausea relief"]
