@@ -496,8 +496,8 @@ class Store:
 
     def _end_turn(self, token, turn, seen, sender, conversation, mark_seen):
         """Write what the message changed, mark its sid seen and give the turn back, in one round trip."""
-        now = time.time()
-        keys = [turn, seen, f"{self.prefix}activity:{self._day(now)}", f"{self.prefix}patients:{self._day(now)}",
+        day = self._day(time.time())
+        keys = [turn, seen, f"{self.prefix}activity:{day}", f"{self.prefix}patients:{day}",
                 *(self.key(kind, sender) for kind in SENDER_KINDS)]
         counted = conversation.counted is not None
         args = [token, "1" if mark_seen else "", SEEN_SECONDS, self.retention_seconds, self.transcript_limit,
