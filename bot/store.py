@@ -141,8 +141,7 @@ class Conversation:
     gives the turn back, so a message costs two round trips (take and read, write and give back).
     """
 
-    def __init__(self, sender, state, opted_out, chat, notice):
-        self.sender = sender
+    def __init__(self, state, opted_out, chat, notice):
         self.state = state
         self.opted_out = opted_out
         # The handoff's chat record while a coordinator is awaited or writing, else None.
@@ -474,7 +473,7 @@ class Store:
 
     def _conversation(self, sender, state, opted_out, chat, notice):
         """The Conversation from what the start of the turn read."""
-        return Conversation(sender, json.loads(state) if state else {}, bool(opted_out),
+        return Conversation(json.loads(state) if state else {}, bool(opted_out),
                             _chat(sender, dict(zip(chat[::2], chat[1::2]))),
                             json.loads(notice)["version"] if notice else None)
 
@@ -511,7 +510,7 @@ class Store:
     def _give_back(self, token, turn, seen, sender):
         """Give the turn back after a failure, writing nothing; a turn that cannot be given back expires by itself."""
         try:
-            self._end_turn(token, turn, seen, sender, Conversation(sender, {}, False, None, None), mark_seen=False)
+            self._end_turn(token, turn, seen, sender, Conversation({}, False, None, None), mark_seen=False)
         except redis.RedisError as exc:
             log.warning("could not release the sender's turn; it expires by itself",
                         extra={"sender": mask(sender), "error": type(exc).__name__, "expires_s": self.lock_timeout})

@@ -428,6 +428,19 @@ def test_lock_keys_do_not_outlive_their_use(store):
     assert 0 < store.redis.ttl(store.key("rate", "whatsapp:+911")) <= store.rate_window
 
 
+def test_changes_that_cannot_be_written_when_the_turn_ends_reach_the_caller(tmp_path):
+    """Redis going away while a message is answered: the caller hears of it and keeps the message (on disk)."""
+    server = RedisServer(tmp_path).start()
+    try:
+        store = Store(connect(server.url, "", timeout=0.2), prefix="t:")
+        with pytest.raises(redis.ConnectionError):
+            with store.lock("whatsapp:+911", "SM1") as lock:
+                lock.conversation.append("patient", "hello", message_sid="SM1")
+                server.stop()
+    finally:
+        server.stop()
+
+
 def test_a_turn_asked_for_just_before_redis_froze_is_not_taken_when_it_thaws(tmp_path):
     """A frozen Redis runs the requests it holds when it thaws, long after their workers gave up."""
     server = RedisServer(tmp_path).start()
