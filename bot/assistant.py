@@ -70,6 +70,7 @@ class Assistant:
         self.spool.replay(self.store)
         # 1. Twilio retries what it thinks we missed, and other workers may have this sender's next message:
         #    each message is handled once, and one sender's messages one at a time, in the order they came.
+        # 2. The conversation is read as the turn is taken, and what the message changes is written as it ends.
         with self.store.lock(inbound.sender, inbound.message_sid) as lock:
             # A retry of a message already handled: it is in the transcript, and Twilio wants no second answer.
             if lock.seen:
@@ -78,35 +79,35 @@ class Assistant:
             # A flood from one sender gets one polite notice, then silence until the window passes;
             # every message is still kept, and an emergency is still answered.
             if lock.count > self.settings.RATE_LIMIT and not self._emergency(inbound):
-                return self._hold_back(inbound, lock.count)
-            return self._converse(inbound)
+                return self._hold_back(inbound, lock)
+            return self._converse(inbound, lock.conversation)
 
-    def _converse(self, inbound):
-        """Steps 2 to 8 of the pipeline in DESIGN.md, under the sender's lock."""
+    def _converse(self, inbound, conversation):
+        """Steps 3 to 8 of the pipeline in DESIGN.md, under the sender's lock, on the conversation it read."""
         knowledge = self.knowledge_file.current()
-        state = self.store.load(inbound.sender)
+        state = conversation.state
         language.choose(inbound.body, state, knowledge.hinglish_words)
         words = Words(knowledge, self.settings, state)
-        answer = self._answer(inbound, state, words)
+        answer = self._answer(inbound, conversation, words)
         metrics.INTENTS.labels(answer.intent or "none").inc()
         # Daily counts for the operations' activity view: messages, patients, the intent answered.
-        self.store.count_message(inbound.sender, answer.intent)
+        conversation.count_message(answer.intent)
         if answer.erase:
             # The patient asked for their data to be erased: nothing of this exchange is kept either.
             self.store.forget(inbound.sender)
             return answer.pages
-        sent, replies = self._send(inbound.sender, answer, state, words)
+        sent, replies = self._send(inbound.sender, answer, conversation, words)
         # Both sides go to the transcript and the state is saved, also when nothing was sent.
-        self.store.append(inbound.sender, "patient", inbound.body, message_sid=inbound.message_sid,
-                          intent=answer.intent, media=inbound.num_media or None)
+        conversation.append("patient", inbound.body, message_sid=inbound.message_sid,
+                            intent=answer.intent, media=inbound.num_media or None)
         for text in sent:
-            self.store.append(inbound.sender, "assistant", text)
-        self.store.save(inbound.sender, state)
+            conversation.append("assistant", text)
+        conversation.save(state)
         return replies
 
-    def _answer(self, inbound, state, words):
+    def _answer(self, inbound, conversation, words):
         """What to say, in order of precedence (DESIGN.md, the flow of one message)."""
-        knowledge = words.knowledge
+        knowledge, state = words.knowledge, conversation.state
         body = inbound.body.strip()
         command = knowledge.command(body)
         # Misses count only in a row: any message that is not one ends the run.
@@ -117,18 +118,18 @@ class Assistant:
             self.handoff.escalate(inbound, "emergency", urgent=True)
             return Answer("emergency", words.pages("emergency"))
         # An opted-out patient gets nothing until they write START (an emergency, above, is still answered).
-        if self.store.opted_out(inbound.sender):
+        if conversation.opted_out:
             if command == "start":
                 self.store.opt_in(inbound.sender)
+                conversation.opted_out = False
                 return Answer(None, [words.message("opted_in")])
             return Answer(None)
         # STOP works in every mode; it is confirmed once, and after that nothing is sent.
         if command == "stop":
             return self._run("opt_out", inbound, state, words)
         # Human mode: while a coordinator is awaited or writing, the assistant is silent; the console shows the message.
-        chat = self.store.chat(inbound.sender)
-        if chat:
-            return Answer(None, self.handoff.patient_wrote(inbound, chat, command, words))
+        if conversation.chat:
+            return Answer(None, self.handoff.patient_wrote(inbound, conversation.chat, command, words))
         # Media, locations, empty and oversized messages: say what can be read instead of guessing.
         unreadable = self._unreadable(inbound, body)
         if unreadable:
@@ -223,22 +224,23 @@ class Assistant:
         turn = Turn(inbound, intent_id, pages[0], state, self.store, words.knowledge, handoff=self.handoff)
         return Answer(intent_id, handler(turn))
 
-    def _send(self, sender, answer, state, words):
+    def _send(self, sender, answer, conversation, words):
         """Lay the answer out as one message and deliver it; returns (texts for the transcript, TwiML replies)."""
         if not answer.pages:
             return [], []
-        message = lay_out(answer, words, state, self._welcome(sender, answer, words))
+        state = conversation.state
+        message = lay_out(answer, words, state, self._welcome(answer, conversation, words))
         if message.choices:
             state["choices"] = [intent_id for intent_id, _ in message.choices]
         return self._deliver(sender, message, words)
 
-    def _welcome(self, sender, answer, words):
+    def _welcome(self, answer, conversation, words):
         """The welcome notice on first contact (or after it changed), recorded as seen; else None."""
         version = words.knowledge.notice_version
-        # Never in front of emergency advice, never to a patient who opted out.
-        if answer.intent == "emergency" or self.store.opted_out(sender) or self.store.notice(sender) == version:
+        # Never in front of emergency advice, never to a patient who opted out (the STOP confirmation is their last message).
+        if answer.intent in ("emergency", "opt_out") or conversation.opted_out or conversation.notice == version:
             return None
-        self.store.record_notice(sender, version)
+        conversation.record_notice(version)
         return words.message("welcome")
 
     def _deliver(self, sender, message, words):
@@ -262,18 +264,19 @@ class Assistant:
         body = inbound.body.strip()
         return len(body) <= MAX_BODY and self.knowledge_file.current().matcher.emergency(body)
 
-    def _hold_back(self, inbound, count):
+    def _hold_back(self, inbound, lock):
         """Keep a message over the rate limit without answering it; the first one over gets the notice."""
-        self.store.append(inbound.sender, "patient", inbound.body, message_sid=inbound.message_sid,
-                          media=inbound.num_media or None, unanswered="rate_limited")
+        conversation = lock.conversation
+        conversation.append("patient", inbound.body, message_sid=inbound.message_sid,
+                            media=inbound.num_media or None, unanswered="rate_limited")
         metrics.RATE_LIMITED.inc()
-        if count != self.settings.RATE_LIMIT + 1:
+        if lock.count != self.settings.RATE_LIMIT + 1:
             return []
         log.warning("sender went over the rate limit", extra={
             "sender": mask(inbound.sender), "limit": self.settings.RATE_LIMIT, "window_s": self.settings.RATE_WINDOW})
         # In the language of the conversation, like every other reply.
-        notice = Words(self.knowledge_file.current(), self.settings, self.store.load(inbound.sender)).message("rate_limited")
-        self.store.append(inbound.sender, "assistant", notice)
+        notice = Words(self.knowledge_file.current(), self.settings, conversation.state).message("rate_limited")
+        conversation.append("assistant", notice)
         return [notice]
 
     def apology(self):

@@ -1,6 +1,7 @@
 """Every setting of the assistant in one place, read from the environment with safe defaults."""
 
 import dataclasses
+import functools
 import json
 import os
 import re
@@ -90,12 +91,12 @@ class Settings:
         # A malformed template setting stops the app at start-up rather than a patient's reply later.
         _ = self.quick_reply_sids, self.list_picker_sids
 
-    @property
+    @functools.cached_property
     def quick_reply_sids(self):
         """{number of buttons: content SID} from QUICK_REPLY_SIDS; WhatsApp allows 3 buttons in a session."""
         return _templates("QUICK_REPLY_SIDS", self.QUICK_REPLY_SIDS, 3)
 
-    @property
+    @functools.cached_property
     def list_picker_sids(self):
         """{number of items: content SID} from LIST_PICKER_SIDS; WhatsApp lists hold at most 10 items."""
         return _templates("LIST_PICKER_SIDS", self.LIST_PICKER_SIDS, 10)
@@ -132,12 +133,12 @@ class Settings:
     def retention_seconds(self):
         return self.RETENTION_DAYS * 86400
 
-    @property
+    @functools.cached_property
     def office_hours(self):
         """OFFICE_HOURS read in OFFICE_TIMEZONE."""
         return OfficeHours.parse(self.OFFICE_HOURS, self.OFFICE_TIMEZONE)
 
-    @property
+    @functools.cached_property
     def template_variables(self):
         """WINDOW_TEMPLATE_VARIABLES as a dict of strings."""
         variables = json.loads(self.WINDOW_TEMPLATE_VARIABLES or "{}")
@@ -145,7 +146,7 @@ class Settings:
             raise ValueError("not an object")
         return {str(k): str(v) for k, v in variables.items()}
 
-    @property
+    @functools.cached_property
     def on_duty(self):
         """The numbers to alert, without blanks."""
         return [n.strip() for n in self.ON_DUTY_NUMBERS.split(",") if n.strip()]

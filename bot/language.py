@@ -12,9 +12,11 @@ ENGLISH_AT_LEAST = 3
 
 def detect(text, hinglish_words):
     """'hi' for Devanagari or Hinglish, 'en' for a sentence in English, None when the text does not tell."""
-    if _DEVANAGARI.search(text) or is_hinglish(text, hinglish_words):
+    if _DEVANAGARI.search(text):
         return "hi"
     words = normalise(text).split()
+    if any(word in hinglish_words for word in words):
+        return "hi"
     if sum(word.isalpha() and word.isascii() for word in words) >= ENGLISH_AT_LEAST:
         return "en"
     return None

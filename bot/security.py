@@ -32,11 +32,15 @@ def protect(app, settings, secret_key):
         SESSION_COOKIE_SECURE=settings.production,
     )
 
+    headers = {**HEADERS, **({"Strict-Transport-Security": "max-age=31536000; includeSubDomains"} if settings.production else {})}
+    # Lower-cased once: werkzeug's setdefault raises and catches an exception for each header a response lacks.
+    missing = [(name.lower(), name, value) for name, value in headers.items()]
+
     @app.after_request
     def add_headers(response):
-        for name, value in HEADERS.items():
-            response.headers.setdefault(name, value)
-        if settings.production:
-            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        present = {name.lower() for name, _ in response.headers}
+        for lower, name, value in missing:
+            if lower not in present:
+                response.headers.add(name, value)
         return response
 

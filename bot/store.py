@@ -124,10 +124,48 @@ class LockTimeout(Exception):
 
 @dataclass(frozen=True)
 class Lock:
-    """The sender's turn: `seen` when this message was handled before; `count` messages in the rate window."""
+    """The sender's turn: `seen` when this message was handled before; `count` messages in the rate window.
+
+    A turn taken carries the `conversation` as it was when the turn began (None for a message seen before).
+    """
 
     seen: bool
     count: int = 0
+    conversation: "Conversation | None" = None
+
+
+class Conversation:
+    """A sender's conversation as read when their turn began, and what the message changes in it.
+
+    Nothing is written before the turn ends: then every change goes to Redis in the one script that
+    gives the turn back, so a message costs two round trips (take and read, write and give back).
+    """
+
+    def __init__(self, state, opted_out, chat, notice):
+        self.state = state
+        self.opted_out = opted_out
+        # The handoff's chat record while a coordinator is awaited or writing, else None.
+        self.chat = chat
+        # The version of the welcome notice the sender saw last, or None.
+        self.notice = notice
+        self.entries = []  # (recorded once: "1" or "0", transcript entry as JSON)
+        self.saved = self.noticed = self.counted = None
+
+    def append(self, role, text, message_sid="", **details):
+        """Add one message to the transcript; with the turn's `message_sid`, only if that sid was never recorded."""
+        self.entries.append(("1" if message_sid else "0", _entry(role, text, message_sid, details)))
+
+    def save(self, state):
+        """Keep the conversation state; everything kept about the sender expires after the retention time without a message."""
+        self.saved = json.dumps(state, ensure_ascii=False)
+
+    def record_notice(self, version):
+        """Record which version of the welcome notice the sender was shown, and when."""
+        self.noticed = json.dumps({"version": version, "at": time.time()})
+
+    def count_message(self, intent=None):
+        """Count the message for the day (and the patient, and the intent it got)."""
+        self.counted = intent or ""
 
 
 # Taking a sender's turn. The line is a sorted set of waiting tokens scored by arrival (Redis's clock,
@@ -147,20 +185,23 @@ local function late(deadline_us)
 end
 
 local function take(turn, line, beat, seen, token, lock_ms, has_sid)
-  local gone = redis.call('ZRANGEBYSCORE', beat, '-inf', now - %d)
-  for _, waiter in ipairs(gone) do
-    redis.call('ZREM', line, waiter)
-    redis.call('ZREM', beat, waiter)
+  -- The usual case, nobody holding the turn or waiting for it, takes it without joining the line.
+  if redis.call('EXISTS', turn) == 1 or redis.call('EXISTS', line) == 1 then
+    local gone = redis.call('ZRANGEBYSCORE', beat, '-inf', now - %d)
+    for _, waiter in ipairs(gone) do
+      redis.call('ZREM', line, waiter)
+      redis.call('ZREM', beat, waiter)
+    end
+    redis.call('ZADD', line, 'NX', now_us, token)
+    redis.call('ZADD', beat, now, token)
+    redis.call('PEXPIRE', line, 60000)
+    redis.call('PEXPIRE', beat, 60000)
+    if redis.call('EXISTS', turn) == 1 or redis.call('ZRANGE', line, 0, 0)[1] ~= token then
+      return 0
+    end
+    redis.call('ZREM', line, token)
+    redis.call('ZREM', beat, token)
   end
-  redis.call('ZADD', line, 'NX', now_us, token)
-  redis.call('ZADD', beat, now, token)
-  redis.call('PEXPIRE', line, 60000)
-  redis.call('PEXPIRE', beat, 60000)
-  if redis.call('EXISTS', turn) == 1 or redis.call('ZRANGE', line, 0, 0)[1] ~= token then
-    return 0
-  end
-  redis.call('ZREM', line, token)
-  redis.call('ZREM', beat, token)
   if has_sid == '1' and redis.call('EXISTS', seen) == 1 then
     return -1
   end
@@ -169,33 +210,89 @@ local function take(turn, line, beat, seen, token, lock_ms, has_sid)
 end
 """ % WAITER_SILENCE
 
-# KEYS: turn, line, beat, seen, rate. ARGV: token, lock_ms, has_sid, deadline_us, window_s.
-# Returns {status, count, now_us}: status 1 taken, 0 wait, -1 seen before, -2 too late (nothing done);
-# count of messages in the rate window.
-_BEGIN = _TAKE + """
+# What a message needs of its conversation, read as the turn is taken. KEYS from `first`: state, optout, chat, notice.
+_READ = """
+local function conversation(first)
+  return {redis.call('GET', KEYS[first]), redis.call('EXISTS', KEYS[first + 1]),
+          redis.call('HGETALL', KEYS[first + 2]), redis.call('GET', KEYS[first + 3])}
+end
+"""
+
+# KEYS: turn, line, beat, seen, rate, then the conversation's. ARGV: token, lock_ms, has_sid, deadline_us, window_s.
+# Returns {now_us, status, count, conversation once taken}: status 1 taken, 0 wait, -1 seen before,
+# -2 too late (nothing done); count of messages in the rate window.
+_BEGIN = _TAKE + _READ + """
 if late(ARGV[4]) then
-  return {-2, 0, now_us}
+  return {now_us, -2, 0}
 end
 if ARGV[3] == '1' and redis.call('EXISTS', KEYS[4]) == 1 then
-  return {-1, 0, now_us}
+  return {now_us, -1, 0}
 end
 local count = redis.call('INCR', KEYS[5])
 if count == 1 then
   redis.call('EXPIRE', KEYS[5], ARGV[5])
 end
-return {take(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3]), count, now_us}
-"""
-
-# KEYS: turn, line, beat, seen. ARGV: token, lock_ms, has_sid, deadline_us. Returns {status, now_us}.
-_POLL = _TAKE + """
-if late(ARGV[4]) then
-  return {-2, now_us}
+local status = take(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3])
+if status == 1 then
+  return {now_us, status, count, conversation(6)}
 end
-return {take(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3]), now_us}
+return {now_us, status, count}
 """
 
-# KEYS: turn, seen. ARGV: token, mark_seen, seen_s. Returns 1 when the turn was still ours.
+# KEYS: turn, line, beat, seen, then the conversation's. ARGV: token, lock_ms, has_sid, deadline_us.
+# Returns {now_us, status, conversation once taken}.
+_POLL = _TAKE + _READ + """
+if late(ARGV[4]) then
+  return {now_us, -2}
+end
+local status = take(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3])
+if status == 1 then
+  return {now_us, status, conversation(5)}
+end
+return {now_us, status}
+"""
+
+# The end of a turn: what the message changed, then the turn given back, in one script.
+# KEYS: turn, seen, activity, patients, then the sender's: transcript, state, notice and the other kinds.
+# ARGV: token, mark_seen, seen_s, retention_s, limit, activity_s, state, notice, counted, intent, sender,
+# then pairs (once, entry): an entry marked once is the message itself, pushed only while its sid is unrecorded.
+# Whenever something about the sender is written, every key kept about them lives for the retention time again.
+# The sid is marked seen after the entries: a script that fails halfway keeps what it wrote, and a message
+# marked seen but never pushed would be lost for good. Returns 1 when the turn was still ours.
 _END_TURN = """
+local retention, wrote = ARGV[4], false
+for i = 12, #ARGV, 2 do
+  if ARGV[i] == '0' or redis.call('EXISTS', KEYS[2]) == 0 then
+    redis.call('RPUSH', KEYS[5], ARGV[i + 1])
+    wrote = true
+  end
+end
+if wrote then
+  redis.call('LTRIM', KEYS[5], -tonumber(ARGV[5]), -1)
+end
+if ARGV[7] ~= '' then
+  redis.call('SET', KEYS[6], ARGV[7])
+  wrote = true
+end
+if ARGV[8] ~= '' then
+  redis.call('SET', KEYS[7], ARGV[8])
+  wrote = true
+end
+if wrote then
+  for i = 5, #KEYS do
+    redis.call('EXPIRE', KEYS[i], retention)
+  end
+end
+if ARGV[9] == '1' then
+  redis.call('HINCRBY', KEYS[3], 'messages', 1)
+  if ARGV[10] ~= '' then
+    redis.call('HINCRBY', KEYS[3], 'intent:' .. ARGV[10], 1)
+  end
+  redis.call('EXPIRE', KEYS[3], ARGV[6])
+  -- A HyperLogLog counts distinct patients without keeping their numbers.
+  redis.call('PFADD', KEYS[4], ARGV[11])
+  redis.call('EXPIRE', KEYS[4], ARGV[6])
+end
 if ARGV[2] == '1' then
   redis.call('SET', KEYS[2], '1', 'EX', ARGV[3])
 end
@@ -223,7 +320,10 @@ return 1
 
 # Every kind of key kept per sender: all expire together after the retention time, and `forget` erases them.
 # "unanswered" lists the ids of the sender's questions kept for operations (which hold only a masked number).
-SENDER_KINDS = ("state", "transcript", "optout", "notice", "chat", "chatref", "notes", "held", "delivery", "unanswered")
+# The end of a turn (_END_TURN) writes the first three and keeps the others alive, in this order.
+SENDER_KINDS = ("transcript", "state", "notice", "optout", "chat", "chatref", "notes", "held", "delivery", "unanswered")
+# What the start of a turn reads of the conversation (_READ), in this order.
+CONVERSATION_KINDS = ("state", "optout", "chat", "notice")
 # Questions the assistant could not answer, kept for operations: the newest ones, at most this many.
 UNANSWERED_LIMIT = 5000
 # Daily counts hold no personal data; they are kept for the activity view's longest period.
@@ -249,7 +349,7 @@ class Store:
         self.rate_window = rate_window
         self._begin = redis_client.register_script(_BEGIN)
         self._poll = redis_client.register_script(_POLL)
-        self._end_turn = redis_client.register_script(_END_TURN)
+        self._finish = redis_client.register_script(_END_TURN)
         self._append_once = redis_client.register_script(_APPEND_ONCE)
         self._restarting = threading.Lock()
         # Redis's clock minus ours (seconds), learnt from each lock answer; and how long we wait for one.
@@ -279,10 +379,7 @@ class Store:
         With a `message_sid` the message is recorded once only, however often it is appended (Twilio's
         retries, a replay after an outage), and the sid counts as seen; returns False when it was there.
         """
-        entry = {"at": time.time(), "role": role, "text": text, **details}
-        if message_sid:
-            entry["sid"] = message_sid
-        key, raw = self.key("transcript", sender), json.dumps(entry, ensure_ascii=False)
+        key, raw = self.key("transcript", sender), _entry(role, text, message_sid, details)
         if message_sid:
             args = [raw, self.transcript_limit, self.retention_seconds, SEEN_SECONDS]
             return bool(self._append_once(keys=[key, self.key("seen", message_sid)], args=args, client=self.redis))
@@ -340,14 +437,17 @@ class Store:
         """The sender's turn: one message at a time across all workers and hosts, in the order they arrived.
 
         Yields a Lock; `seen` means Twilio retried a message already handled (nothing is held then).
-        Raises LockTimeout after LOCK_WAIT seconds. Leaving the block normally marks the sid as seen.
+        Raises LockTimeout after LOCK_WAIT seconds. The conversation is read as the turn is taken, and
+        what the message changed in it is written as the turn is given back: two round trips in all.
+        Leaving the block normally marks the sid as seen; an error writes nothing and leaves it unseen.
         """
         token = uuid.uuid4().hex
         turn, seen = self.key("lock", sender), self.key("seen", message_sid)
         line, beat = self.key("line", sender), self.key("beat", sender)
+        reading = [self.key(kind, sender) for kind in CONVERSATION_KINDS]
         taking = [token, int(self.lock_timeout * 1000), "1" if message_sid else ""]
-        status, count = self._on_time(self._begin, [turn, line, beat, seen, self.key("rate", sender)],
-                                      taking, [self.rate_window])
+        status, count, *read = self._on_time(self._begin, [turn, line, beat, seen, self.key("rate", sender), *reading],
+                                             taking, [self.rate_window])
         started, pause = time.monotonic(), 0.002
         while status == 0:
             if time.monotonic() - started > self.lock_wait:
@@ -357,16 +457,25 @@ class Store:
                 raise LockTimeout(f"waited {self.lock_wait}s for {mask(sender)}")
             time.sleep(pause)
             pause = min(pause * 2, 0.05)  # well under WAITER_SILENCE, so a live waiter keeps its place
-            status, = self._on_time(self._poll, [turn, line, beat, seen], taking)
+            status, *read = self._on_time(self._poll, [turn, line, beat, seen, *reading], taking)
         if status == -1:
             yield Lock(seen=True, count=count)
             return
+        ending = (token, turn, seen, sender)
         try:
-            yield Lock(seen=False, count=count)
+            conversation = self._conversation(sender, *read[0])
+            yield Lock(seen=False, count=count, conversation=conversation)
         except BaseException:
-            self._give_back(token, turn, seen, sender, mark_seen=False)
+            self._give_back(*ending)
             raise
-        self._give_back(token, turn, seen, sender, mark_seen=bool(message_sid))
+        # A failure here reaches the caller, which keeps the message: its changes may not have been written.
+        self._end_turn(*ending, conversation, mark_seen=bool(message_sid))
+
+    def _conversation(self, sender, state, opted_out, chat, notice):
+        """The Conversation from what the start of the turn read."""
+        return Conversation(json.loads(state) if state else {}, bool(opted_out),
+                            _chat(sender, dict(zip(chat[::2], chat[1::2]))),
+                            json.loads(notice)["version"] if notice else None)
 
     def _on_time(self, script, keys, args, more=()):
         """Run a lock script that does nothing if Redis runs it after we stopped waiting; its results.
@@ -378,25 +487,33 @@ class Store:
             deadline = "0"
             if self._clock is not None:
                 deadline = str(int((time.monotonic() + self._clock + self._patience) * 1e6))
-            *results, now_us = script(keys=keys, args=[*args, deadline, *more], client=self.redis)
+            now_us, *results = script(keys=keys, args=[*args, deadline, *more], client=self.redis)
             self._clock = int(now_us) / 1e6 - time.monotonic()
             if results[0] != -2:
                 return results
         raise redis.TimeoutError("Redis's clock moved while taking a sender's turn")
 
-    def _give_back(self, token, turn, seen, sender, mark_seen):
-        """Release the sender's turn; a turn that expired under us is logged, since order may have broken."""
-        try:
-            still_ours = self._end_turn(keys=[turn, seen], args=[token, "1" if mark_seen else "", SEEN_SECONDS],
-                                       client=self.redis)
-        except redis.RedisError as exc:
-            # The answer is already recorded (appending a message marks its sid seen); the turn expires by itself.
-            log.warning("could not release the sender's turn; it expires by itself",
-                        extra={"sender": mask(sender), "error": type(exc).__name__, "expires_s": self.lock_timeout})
-            return
-        if not still_ours:
+    def _end_turn(self, token, turn, seen, sender, conversation, mark_seen):
+        """Write what the message changed, mark its sid seen and give the turn back, in one round trip."""
+        day = self._day(time.time())
+        keys = [turn, seen, f"{self.prefix}activity:{day}", f"{self.prefix}patients:{day}",
+                *(self.key(kind, sender) for kind in SENDER_KINDS)]
+        counted = conversation.counted is not None
+        args = [token, "1" if mark_seen else "", SEEN_SECONDS, self.retention_seconds, self.transcript_limit,
+                (ACTIVITY_DAYS + 2) * 86400, conversation.saved or "", conversation.noticed or "",
+                "1" if counted else "", conversation.counted or "", sender if counted else "",
+                *(item for entry in conversation.entries for item in entry)]
+        if not self._finish(keys=keys, args=args, client=self.redis):
             log.error("held the sender's turn past LOCK_TIMEOUT; another worker may have answered in between",
                       extra={"sender": mask(sender), "lock_timeout_s": self.lock_timeout})
+
+    def _give_back(self, token, turn, seen, sender):
+        """Give the turn back after a failure, writing nothing; a turn that cannot be given back expires by itself."""
+        try:
+            self._end_turn(token, turn, seen, sender, Conversation({}, False, None, None), mark_seen=False)
+        except redis.RedisError as exc:
+            log.warning("could not release the sender's turn; it expires by itself",
+                        extra={"sender": mask(sender), "error": type(exc).__name__, "expires_s": self.lock_timeout})
 
     def ping(self):
         """True when Redis answers."""
@@ -433,12 +550,7 @@ class Store:
 
     def chat(self, sender):
         """The sender's chat record while waiting for or with a coordinator, else None."""
-        raw = self.redis.hgetall(self.key("chat", sender))
-        if not raw:
-            return None
-        return {**raw, "sender": sender, "urgent": raw.get("urgent") == "1", "since": float(raw.get("since", 0)),
-                "alerted_at": float(raw.get("alerted_at") or 0), "claimed_at": float(raw.get("claimed_at") or 0),
-                "active_at": float(raw.get("active_at") or 0)}
+        return _chat(sender, self.redis.hgetall(self.key("chat", sender)))
 
     def chat_id(self, sender):
         """A random, stable id for the sender's chat, so console addresses and logs never carry the number."""
@@ -711,3 +823,20 @@ class Store:
                 self._restarting.release()
 
         threading.Thread(target=restart, name="redis-restart", daemon=True).start()
+
+
+def _entry(role, text, message_sid, details):
+    """One transcript entry as JSON; `sid` marks the patient's message Twilio identified."""
+    entry = {"at": time.time(), "role": role, "text": text, **details}
+    if message_sid:
+        entry["sid"] = message_sid
+    return json.dumps(entry, ensure_ascii=False)
+
+
+def _chat(sender, raw):
+    """A chat record from its hash, with numbers and flags as such; None when there is none."""
+    if not raw:
+        return None
+    return {**raw, "sender": sender, "urgent": raw.get("urgent") == "1", "since": float(raw.get("since", 0)),
+            "alerted_at": float(raw.get("alerted_at") or 0), "claimed_at": float(raw.get("claimed_at") or 0),
+            "active_at": float(raw.get("active_at") or 0)}

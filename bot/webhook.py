@@ -90,8 +90,14 @@ def read_inbound(form, idempotency_token=""):
     )
 
 
+# Silence (a retry, a chat with a coordinator, an opted-out patient) is the same document every time.
+SILENCE = str(MessagingResponse())
+
+
 def twiml(replies):
     """A TwiML answer with one <Message> per reply; an empty <Response/> when there is nothing to say."""
+    if not replies:
+        return Response(SILENCE, mimetype="text/xml")
     response = MessagingResponse()
     for text in replies:
         response.message(text)

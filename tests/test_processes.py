@@ -1,7 +1,9 @@
-"""The app under real gunicorn processes: two servers on one sender, metrics over workers, restarts."""
+"""The app under real gunicorn processes: two hosts on one Redis, metrics over workers, restarts."""
 
 import glob
 import os
+import re
+import time
 import uuid
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
@@ -14,8 +16,9 @@ from twilio.request_validator import RequestValidator
 
 from bot import create_app
 from bot.assistant import Inbound
-from tests.conftest import (ACCOUNT_SID, AUTH_TOKEN, CLINIC_NUMBER, FIXTURE_KNOWLEDGE, PATIENT, PUBLIC_URL, SECRET_KEY,
-                            Gunicorn, RedisServer)
+from bot.console import hash_password
+from tests.conftest import (ACCOUNT_SID, AUTH_TOKEN, CLINIC_NUMBER, FIXTURE_KNOWLEDGE, ON_DUTY, PATIENT, PUBLIC_URL,
+                            SECRET_KEY, Gunicorn, RedisServer, wait_for)
 
 
 def settings_for(redis_url, data_dir, **more):
@@ -53,7 +56,8 @@ def servers():
 
 def test_two_servers_take_one_senders_bursts_in_turn_with_nothing_lost(tmp_path, redis_server, servers, test_config):
     settings = settings_for(redis_server.url, tmp_path / "data", RATE_LIMIT=1000)
-    servers += [Gunicorn(settings), Gunicorn(settings)]
+    # As on two hosts: one Redis server, a data folder each.
+    servers += [Gunicorn({**settings, "DATA_DIR": str(tmp_path / f"host{n}")}) for n in range(2)]
     for server in servers:
         server.start()
     # Menus and picks: a digit means a topic only when the menu it answers was saved just before,
@@ -92,6 +96,73 @@ def test_two_servers_take_one_senders_bursts_in_turn_with_nothing_lost(tmp_path,
     expected = [replay.respond(Inbound(sender=PATIENT, body=m["text"]))[0] for m in patient]
     assert [m["text"] for m in transcript if m["role"] == "assistant"] == expected
     assert any(m["text"].startswith("Fever") for m in transcript)  # some digits did pick a topic
+
+
+class Console:
+    """A coordinator's browser behind an HTTPS load balancer: the session cookie goes to whichever host answers."""
+
+    def __init__(self):
+        self.cookie = ""
+
+    def get(self, server, path):
+        response = requests.get(server.url + path, headers={"Cookie": self.cookie}, allow_redirects=False, timeout=30)
+        self._keep(response)
+        return response
+
+    def post(self, server, path, form_page, **data):
+        """Submit a form with the CSRF token of `form_page`, as served by `server`."""
+        token = re.search(r'name="csrf_token" value="([^"]+)"', self.get(server, form_page).text)[1]
+        response = requests.post(server.url + path, data={"csrf_token": token, **data}, headers={"Cookie": self.cookie},
+                                 allow_redirects=False, timeout=30)
+        self._keep(response)
+        return response
+
+    def _keep(self, response):
+        # The cookie is Secure (production); requests would send it over HTTPS only, as the load balancer receives it.
+        if "session" in response.cookies:
+            self.cookie = f"session={response.cookies['session']}"
+
+
+def test_two_hosts_on_one_redis_share_patients_coordinators_and_the_job_list(tmp_path, redis_server, servers, twilio_api):
+    """The README's deployment on several hosts: REDIS_URL, SECRET_KEY and PUBLIC_BASE_URL the same on every host,
+    DATA_DIR its own, a background worker in every process, the same knowledge file."""
+    shared = settings_for(redis_server.url, "", OFFICE_HOURS="", ON_DUTY_NUMBERS=",".join(ON_DUTY),
+                          TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_FROM=CLINIC_NUMBER, TWILIO_API_BASE_URL=twilio_api.url,
+                          BACKGROUND_WORKER=True)
+    hosts = [Gunicorn({**shared, "DATA_DIR": str(tmp_path / f"host{n}")}) for n in range(2)]
+    servers += hosts
+    for host in hosts:
+        host.start()
+    a, b = hosts
+
+    # A menu one host showed is answered by the other: the conversation lives in Redis.
+    assert "1. About therapy\n2. Side effects\n" in post(a, "hello", "SM1")[0]
+    assert post(b, "2", "SM2")[0].startswith("Fever and chills are common.")
+    assert post(a, "agent", "SM3") == ["A coordinator will take over. Reply CANCEL to go back."]
+    # Both hosts' background workers watch the one job list: each on-duty number is alerted once.
+    wait_for(lambda: len(twilio_api.messages) >= len(ON_DUTY), "the alerts")
+    time.sleep(2)  # a second worker round on each host, which must send nothing more
+    assert sorted(m["To"] for m in twilio_api.messages) == sorted(ON_DUTY)
+
+    # A coordinator logs in on one host; the other host knows the session (SECRET_KEY) and the queue (Redis).
+    store = create_app({**shared, "DATA_DIR": str(tmp_path / "admin")}).extensions["assistant"].store
+    store.add_coordinator("Priya Sharma", hash_password("correct horse battery"))
+    browser = Console()
+    assert browser.post(a, "/console/login", "/console/login", name="Priya Sharma",
+                        password="correct horse battery").status_code == 302
+    queue = browser.get(b, "/console/queue.json").json()
+    assert [chat["profile"] for chat in queue["waiting"]] == ["(no name)"]
+    chat_id = queue["waiting"][0]["id"]
+    assert browser.post(b, f"/console/chats/{chat_id}/claim", "/console/").status_code == 302
+    assert browser.post(a, f"/console/chats/{chat_id}/reply", f"/console/chats/{chat_id}",
+                        text="Hello, I am Priya.").status_code == 302
+    wait_for(lambda: any(m.get("Body") == "Hello, I am Priya." for m in twilio_api.messages), "the reply")
+    time.sleep(2)
+    to_patient = [m["Body"] for m in twilio_api.messages if m["To"] == PATIENT]
+    assert to_patient == ["You are chatting with Priya.", "Hello, I am Priya."]
+    # The patient's next message, to either host, reaches the coordinator and not the assistant.
+    assert post(b, "thank you", "SM4") == []
+    assert [m["text"] for m in store.transcript(PATIENT) if m["role"] == "patient"] == ["hello", "2", "agent", "thank you"]
 
 
 def metric(server, name):

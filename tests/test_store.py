@@ -92,6 +92,67 @@ def test_a_new_message_extends_the_retention_of_every_key(backend):
         assert 3500 < backend.redis.ttl(backend.key(kind, sender)) <= 3600
 
 
+def test_a_turn_reads_the_conversation_and_writes_its_changes_as_it_ends(backend):
+    sender = "whatsapp:+911"
+    backend.save(sender, {"lang": "hi"})
+    backend.opt_out(sender)
+    backend.record_notice(sender, "v1")
+    backend.escalate(sender, "asked", profile="Asha")
+    with backend.lock(sender, "SM1") as lock:
+        conversation = lock.conversation
+        assert (conversation.state, conversation.opted_out, conversation.notice) == ({"lang": "hi"}, True, "v1")
+        assert (conversation.chat["status"], conversation.chat["profile"]) == ("waiting", "Asha")
+        conversation.append("patient", "namaste", message_sid="SM1", intent="greeting")
+        conversation.append("assistant", "नमस्ते")
+        conversation.save({"lang": "en"})
+        conversation.record_notice("v2")
+        conversation.count_message("greeting")
+        # Another worker (a coordinator's page) sees nothing of it before the turn ends.
+        assert backend.load(sender) == {"lang": "hi"} and backend.transcript(sender) == []
+    assert [(m["role"], m["text"]) for m in backend.transcript(sender)] == [("patient", "namaste"), ("assistant", "नमस्ते")]
+    assert backend.load(sender) == {"lang": "en"} and backend.notice(sender) == "v2"
+    today = backend.activity(1)[0]
+    assert (today["messages"], today["patients"], today["intents"]) == (1, 1, {"greeting": 1})
+    with backend.lock(sender, "SM1") as retry:
+        assert retry.seen and retry.conversation is None
+
+
+def test_a_new_patient_has_an_empty_conversation(backend):
+    with backend.lock("whatsapp:+911", "SM1") as lock:
+        conversation = lock.conversation
+        assert (conversation.state, conversation.opted_out, conversation.chat, conversation.notice) == ({}, False, None, None)
+
+
+def test_a_message_recorded_meanwhile_is_not_recorded_again_by_its_turn(backend):
+    """A replay of the spool may record the message while its turn runs: it stays in the transcript once."""
+    sender = "whatsapp:+911"
+    with backend.lock(sender, "SM1") as lock:
+        backend.append(sender, "patient", "hello", message_sid="SM1", unanswered="redis")
+        lock.conversation.append("patient", "hello", message_sid="SM1")
+        lock.conversation.append("assistant", "Hi")
+    assert [(m["role"], m.get("sid")) for m in backend.transcript(sender)] == [("patient", "SM1"), ("assistant", None)]
+
+
+def test_a_message_extends_the_retention_of_every_key_of_its_sender(backend):
+    sender = "whatsapp:+911"
+    backend.opt_out(sender)
+    backend.record_notice(sender, "v1")
+    backend.escalate(sender, "asked")
+    backend.add_note(sender, "Priya", "Prefers Hindi")
+    backend.hold(sender, {"ref": "r1", "text": "hello"})
+    backend.delivery(sender, "r1", "held")
+    backend.keep_unanswered(sender, "parking?")
+    backend.append(sender, "patient", "hi")
+    kinds = ("transcript", "optout", "notice", "chat", "chatref", "notes", "held", "delivery", "unanswered")
+    for kind in kinds:
+        backend.redis.expire(backend.key(kind, sender), 60)
+    with backend.lock(sender, "SM1") as lock:
+        lock.conversation.append("patient", "hello again", message_sid="SM1")
+        lock.conversation.save({"a": 1})
+    for kind in ("state", *kinds):
+        assert 3500 < backend.redis.ttl(backend.key(kind, sender)) <= 3600, kind
+
+
 def test_keys_carry_the_prefix(backend):
     sender = "whatsapp:+910123456789"
     backend.save(sender, {"a": 1})
@@ -260,8 +321,14 @@ def test_a_message_handled_before_is_seen_and_holds_nothing(store):
 
 def test_a_failure_while_handling_leaves_the_message_unseen_for_twilios_retry(store):
     with pytest.raises(RuntimeError):
-        with store.lock("whatsapp:+911", "SM1"):
+        with store.lock("whatsapp:+911", "SM1") as lock:
+            lock.conversation.append("patient", "hello", message_sid="SM1")
+            lock.conversation.save({"a": 1})
+            lock.conversation.count_message("costs")
             raise RuntimeError("boom")
+    # Nothing of the failed turn was written: the caller keeps the message (marked unanswered) itself.
+    assert store.transcript("whatsapp:+911") == [] and store.load("whatsapp:+911") == {}
+    assert store.activity(1)[0]["messages"] == 0
     with store.lock("whatsapp:+911", "SM1") as retry:
         assert not retry.seen
 
@@ -359,6 +426,19 @@ def test_lock_keys_do_not_outlive_their_use(store):
         assert store.redis.exists(store.key(kind, "whatsapp:+911")) == 0
     assert 0 < store.redis.ttl(store.key("seen", "SM1")) <= 86400
     assert 0 < store.redis.ttl(store.key("rate", "whatsapp:+911")) <= store.rate_window
+
+
+def test_changes_that_cannot_be_written_when_the_turn_ends_reach_the_caller(tmp_path):
+    """Redis going away while a message is answered: the caller hears of it and keeps the message (on disk)."""
+    server = RedisServer(tmp_path).start()
+    try:
+        store = Store(connect(server.url, "", timeout=0.2), prefix="t:")
+        with pytest.raises(redis.ConnectionError):
+            with store.lock("whatsapp:+911", "SM1") as lock:
+                lock.conversation.append("patient", "hello", message_sid="SM1")
+                server.stop()
+    finally:
+        server.stop()
 
 
 def test_a_turn_asked_for_just_before_redis_froze_is_not_taken_when_it_thaws(tmp_path):
