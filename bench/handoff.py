@@ -60,9 +60,9 @@ def main():
     parser.add_argument("--redis", default="")
     args = parser.parse_args()
     prefix = f"bench:{uuid.uuid4().hex}:"
-    settings = Settings.from_env({}, REDIS_URL=args.redis, KEY_PREFIX=prefix, OFFICE_HOURS="",
+    settings = Settings.from_env({}, REDIS_URL=args.redis, KEY_PREFIX=prefix, OFFICE_HOURS="", DATA_DIR=tempfile.mkdtemp(),
                                  ON_DUTY_NUMBERS="whatsapp:+910000000001,+910000000002")
-    assistant = build_assistant(settings, tempfile.mkdtemp())
+    assistant = build_assistant(settings)
     store = assistant.store
     senders = [f"whatsapp:+9199{n:08d}" for n in range(args.messages)]
     try:

@@ -57,8 +57,8 @@ def main():
     parser.add_argument("--redis", default="")
     args = parser.parse_args()
     prefix = f"bench:{uuid.uuid4().hex}:"
-    settings = Settings.from_env({}, REDIS_URL=args.redis, KEY_PREFIX=prefix, OFFICE_HOURS="")
-    assistant = build_assistant(settings, tempfile.mkdtemp())
+    settings = Settings.from_env({}, REDIS_URL=args.redis, KEY_PREFIX=prefix, OFFICE_HOURS="", DATA_DIR=tempfile.mkdtemp())
+    assistant = build_assistant(settings)
     store = assistant.store
     senders = [f"whatsapp:+9198{n:08d}" for n in range(args.messages)]
     try:
