@@ -85,18 +85,26 @@ class Reader:
     def read(self, words):
         """Canonical words for a list of spelled words: phrase synonyms first, then word by word."""
         meanings = [self.canon(word) for word in words]
+        corrected = [self.correct(word) for word in words]
         out, i = [], 0
         while i < len(words):
-            for phrase, target in self.phrases.get(meanings[i], ()):
-                end = self._phrase_end(meanings, i, phrase)
-                if end:
-                    out.append(target)
-                    i = end
-                    break
+            # As written first, then as corrected: a typo inside a phrase ("not respondng") keeps the phrase.
+            found = self._phrase_at(meanings, i) or self._phrase_at(corrected, i)
+            if found:
+                target, i = found
+                out.append(target)
             else:
-                out.append(self.correct(words[i]))
+                out.append(corrected[i])
                 i += 1
         return out
+
+    def _phrase_at(self, meanings, start):
+        """(meaning, end) of the longest phrase synonym that starts at `start`, or None."""
+        for phrase, target in self.phrases.get(meanings[start], ()):
+            end = self._phrase_end(meanings, start, phrase)
+            if end:
+                return target, end
+        return None
 
     def _phrase_end(self, meanings, start, phrase):
         """Where the phrase ends when it starts at `start`, skipping words that say nothing; else None."""
@@ -118,12 +126,14 @@ class Reader:
         edits = next((n for length, n in SPELLING_EDITS if len(word) >= length), 0)
         # "says" is "say", a known word: only a word unknown even without its ending is misspelt.
         if found not in self.meanings and not word.isdigit():
-            best = edits and process.extractOne(word, self.vocabulary.get(word[0], ()),
-                                                scorer=DamerauLevenshtein.distance, score_cutoff=edits)
-            if best:
-                found = self.known[best[0]]
-            elif len(word) >= 3 and skeleton(word) == word and word in self.skeletons:
-                found = self.known[self.skeletons[word]]  # SMS writing without vowels: "trtmnt", "hsptl"
+            # SMS writing without vowels ("trtmnt", "chst") first: one edit also reaches "cost" from "chst".
+            if len(word) >= 3 and skeleton(word) == word and word in self.skeletons:
+                found = self.known[self.skeletons[word]]
+            else:
+                best = edits and process.extractOne(word, self.vocabulary.get(word[0], ()),
+                                                    scorer=DamerauLevenshtein.distance, score_cutoff=edits)
+                if best:
+                    found = self.known[best[0]]
         if len(self._corrected) < _CACHE_LIMIT:
             self._corrected[word] = found
         return found

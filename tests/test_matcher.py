@@ -244,6 +244,19 @@ def test_synonym_phrases_match_across_filler_words(matcher):
     assert read("stay in the hospital".split()) == read("stay in hospital".split())
 
 
+def test_words_written_without_vowels_are_read_as_the_word_they_skip(matcher):
+    read = matcher.reader.read
+    # one edit also turns "chst" into "cost": the word it is the skeleton of comes first
+    assert read(["chst"]) == read(["chest"])
+    assert matcher.emergency("sudden chst pain and he is sweating a lot")
+
+
+def test_a_typo_inside_a_synonym_phrase_keeps_the_phrase(matcher):
+    read = matcher.reader.read
+    assert read("papa is not respondng".split()) == read("papa is not responding".split())
+    assert matcher.emergency("papa is not respondng to us since the drip")
+
+
 def test_the_fixture_knowledge_without_matching_rules_still_matches():
     fixture = parse(FIXTURE_KNOWLEDGE.read_text(encoding="utf-8")).matcher
     assert fixture.match("how much does it cost").intent == "costs"
