@@ -1,5 +1,7 @@
 """App-wide protections: security headers on every response, safe session cookies and their secret key."""
 
+from flask.sessions import SecureCookieSessionInterface
+
 # No inline script or style anywhere: pages load their code and styles from files of this app.
 CONTENT_SECURITY_POLICY = "; ".join([
     "default-src 'self'",
@@ -23,8 +25,21 @@ HEADERS = {
 }
 
 
+class Sessions(SecureCookieSessionInterface):
+    """Flask's signed session cookies, with the signer built once per key instead of on every request."""
+
+    _signer = (None, None)
+
+    def get_signing_serializer(self, app):
+        keys = (app.secret_key, *(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        if self._signer[0] != keys:
+            self._signer = (keys, super().get_signing_serializer(app))
+        return self._signer[1]
+
+
 def protect(app, settings, secret_key):
     """Give `app` its secret key, safe cookie flags and the security headers on every response."""
+    app.session_interface = Sessions()
     app.config.update(
         SECRET_KEY=secret_key,
         SESSION_COOKIE_HTTPONLY=True,

@@ -183,6 +183,17 @@ def test_behind_a_tls_proxy_the_public_base_url_is_what_is_checked(test_config):
     assert sender.post(form).status_code == 403
 
 
+def test_a_signature_over_the_public_url_with_or_without_its_port_passes(test_config):
+    # Twilio has signed some webhooks with the default port written out and others without it.
+    app = create_app({**test_config, "PUBLIC_BASE_URL": "https://bot.clinic.example"})
+    sender = WhatsApp(app.test_client(), base_url="http://10.0.0.5:8000")
+    for url in ("https://bot.clinic.example/whatsapp", "https://bot.clinic.example:443/whatsapp"):
+        form = sender.form("hello")
+        assert sender.post(form, signature=sender.sign(form, url)).status_code == 200
+    form = sender.form("hello")
+    assert sender.post(form, signature=sender.sign(form, "https://bot.clinic.example:8443/whatsapp")).status_code == 403
+
+
 def test_proxy_hops_trust_forwarded_headers(test_config):
     app = create_app({**test_config, "PROXY_HOPS": 1})
     sender = WhatsApp(app.test_client(), base_url="http://127.0.0.1:8000")
