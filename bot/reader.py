@@ -86,10 +86,11 @@ class Reader:
         """Canonical words for a list of spelled words: phrase synonyms first, then word by word."""
         meanings = [self.canon(word) for word in words]
         corrected = [self.correct(word) for word in words]
+        typos = corrected != meanings
         out, i = [], 0
         while i < len(words):
             # As written first, then as corrected: a typo inside a phrase ("not respondng") keeps the phrase.
-            found = self._phrase_at(meanings, i) or self._phrase_at(corrected, i)
+            found = self._phrase_at(meanings, i) or (typos and self._phrase_at(corrected, i))
             if found:
                 target, i = found
                 out.append(target)

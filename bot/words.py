@@ -76,6 +76,9 @@ def _latin(word):
 
 def fold(text):
     """Lower case, unified Unicode, Devanagari in Latin letters, accents and apostrophes dropped ("can't" -> "cant")."""
+    if text.isascii():
+        # Most messages: nothing to unify, transliterate or strip of accents, and a letter at a time costs.
+        return _APOSTROPHES.sub("", text.lower())
     text = transliterate(unicodedata.normalize("NFKC", text).casefold())
     text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
     return _APOSTROPHES.sub("", text)
