@@ -261,8 +261,10 @@ def round_trips(redis_url):
         "fallback": trips("whatsapp:+910000000001", "what is the weather in pune"),
     }
     trips("whatsapp:+910000000002", "hello")
-    trips("whatsapp:+910000000002", "i want to talk to a person")
+    counts["asks_for_a_person"] = trips("whatsapp:+910000000002", "i want to talk to a person")
     counts["human_mode"] = trips("whatsapp:+910000000002", "are you there")
+    trips("whatsapp:+910000000003", "hello")
+    counts["emergency"] = trips("whatsapp:+910000000003", "my father has severe chest pain and cannot breathe")
     return counts
 
 

@@ -48,6 +48,39 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 return chat
 """
+# A chat joins the queue once, and an urgent message raises a waiting one to the top. The record, the
+# queue, the chat's id and the day's count are written together, in one round trip: an emergency waits
+# for nothing. ARGV: sender, urgent ("1" or ""), reason, a new chat id, now, retention, URGENT_AHEAD,
+# profile, how long the day's counts are kept. Returns {change, the chat's hash}.
+_ESCALATE = """
+local chat = redis.call('HGETALL', KEYS[1])
+if #chat > 0 then
+  local fields = {}
+  for i = 1, #chat, 2 do fields[chat[i]] = chat[i + 1] end
+  if ARGV[2] ~= '1' or fields['urgent'] == '1' then return {'', chat} end
+  redis.call('HSET', KEYS[1], 'urgent', '1', 'reason', ARGV[3])
+  -- XX: a chat claimed a moment ago stays out of the queue.
+  redis.call('ZADD', KEYS[3], 'XX', tonumber(fields['since']) - tonumber(ARGV[7]), ARGV[1])
+  return {'urgent', redis.call('HGETALL', KEYS[1])}
+end
+local id = redis.call('GET', KEYS[2])
+if not id then
+  id = ARGV[4]
+  redis.call('SET', KEYS[2], id)
+end
+redis.call('EXPIRE', KEYS[2], ARGV[6])
+if id == ARGV[4] then redis.call('SET', KEYS[5], ARGV[1], 'EX', ARGV[6]) end
+local urgent = ARGV[2] == '1' and '1' or '0'
+redis.call('HSET', KEYS[1], 'id', id, 'status', 'waiting', 'reason', ARGV[3], 'urgent', urgent, 'since', ARGV[5],
+           'profile', ARGV[8], 'alerted_at', '0')
+redis.call('EXPIRE', KEYS[1], ARGV[6])
+local ahead = 0
+if urgent == '1' then ahead = tonumber(ARGV[7]) end
+redis.call('ZADD', KEYS[3], tonumber(ARGV[5]) - ahead, ARGV[1])
+redis.call('HINCRBY', KEYS[4], 'handoffs', 1)
+redis.call('EXPIRE', KEYS[4], ARGV[9])
+return {'new', redis.call('HGETALL', KEYS[1])}
+"""
 log = logging.getLogger(__name__)
 
 # Twilio gives up retrying a webhook long before a day has passed.
@@ -351,6 +384,7 @@ class Store:
         self._poll = redis_client.register_script(_POLL)
         self._finish = redis_client.register_script(_END_TURN)
         self._append_once = redis_client.register_script(_APPEND_ONCE)
+        self._escalate = redis_client.register_script(_ESCALATE)
         self._restarting = threading.Lock()
         # Redis's clock minus ours (seconds), learnt from each lock answer; and how long we wait for one.
         self._clock = None
@@ -528,25 +562,17 @@ class Store:
         Returns (chat, change): change is "new", "urgent" (an existing chat just became urgent) or "".
         """
         now = time.time() if now is None else now
-        key = self.key("chat", sender)
-        chat = self.chat(sender)
-        if chat:
-            if not urgent or chat["urgent"]:
-                return chat, ""
-            self._update(sender, urgent="1", reason=reason)
-            # XX: a chat claimed a moment ago stays out of the queue.
-            self.redis.zadd(self.key("queue", "waiting"), {sender: chat["since"] - URGENT_AHEAD}, xx=True)
-            return self.chat(sender), "urgent"
-        chat_id = self.chat_id(sender)
-        record = {"id": chat_id, "status": "waiting", "reason": reason, "urgent": "1" if urgent else "0",
-                  "since": now, "profile": profile[:60], "alerted_at": 0}
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(key, mapping=record)
-        pipe.expire(key, self.retention_seconds)
-        pipe.zadd(self.key("queue", "waiting"), {sender: now - (URGENT_AHEAD if urgent else 0)})
-        self._count(pipe, now, "handoffs")
-        pipe.execute()
-        return self.chat(sender), "new"
+        new_id = secrets.token_urlsafe(12)
+        keys = [self.key("chat", sender), self.key("chatref", sender), self.key("queue", "waiting"),
+                f"{self.prefix}activity:{self._day(now)}", self.key("chatid", new_id)]
+        args = [sender, "1" if urgent else "", reason, new_id, repr(now), self.retention_seconds, URGENT_AHEAD,
+                profile[:60], (ACTIVITY_DAYS + 2) * 86400]
+        change, raw = self._escalate(keys=keys, args=args, client=self.redis)
+        chat = _chat(sender, dict(zip(raw[::2], raw[1::2])))
+        if change == "new" and chat["id"] != new_id:
+            # A patient seen before keeps their chat's id; its way back to the number lives as long as the chat.
+            self.redis.set(self.key("chatid", chat["id"]), sender, ex=self.retention_seconds)
+        return chat, change
 
     def chat(self, sender):
         """The sender's chat record while waiting for or with a coordinator, else None."""

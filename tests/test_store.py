@@ -243,6 +243,19 @@ def test_chat_ids_are_stable_and_do_not_reveal_the_number(backend):
     assert backend.sender_of("made-up") is None
 
 
+def test_a_returning_patient_keeps_their_chat_id_and_the_console_finds_them_by_it(backend):
+    sender = "whatsapp:+919812345670"
+    chat, change = backend.escalate(sender, "asked", profile="Asha")
+    assert change == "new" and (chat["status"], chat["reason"], chat["profile"]) == ("waiting", "asked", "Asha")
+    assert chat["id"] == backend.chat_id(sender) and backend.sender_of(chat["id"]) == sender
+    assert backend.release(sender)
+    again, change = backend.escalate(sender, "emergency", urgent=True)
+    assert change == "new" and again["id"] == chat["id"] and again["urgent"]
+    assert backend.sender_of(again["id"]) == sender
+    # Only the patient's own id leads to their number.
+    assert len(list(backend.redis.scan_iter(backend.key("chatid", "*")))) == 1
+
+
 def test_handoff_data_expires_with_the_retention_time(backend):
     sender = "whatsapp:+911"
     backend.escalate(sender, "asked")
