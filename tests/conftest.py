@@ -167,8 +167,11 @@ def twilio_api():
 
 @pytest.fixture
 def test_config(redis_url, twilio_api, tmp_path):
-    """Settings for one test, as in production: its own key prefix and data folder, the fixture knowledge."""
-    return {
+    """Settings for one test, as in production: its own key prefix and data folder, the fixture knowledge.
+
+    The test's keys are removed afterwards, whichever apps and stores it made with these settings.
+    """
+    config = {
         "ENVIRONMENT": "production",
         "SECRET_KEY": SECRET_KEY,
         "DATA_DIR": str(tmp_path / "data"),
@@ -188,23 +191,18 @@ def test_config(redis_url, twilio_api, tmp_path):
         "OFFICE_HOURS": "",
         "ON_DUTY_NUMBERS": ",".join(ON_DUTY),
     }
+    yield config
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(f"{config['KEY_PREFIX']}*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
 
 
 @pytest.fixture
 def make_app(test_config):
-    """Apps with some settings changed (`make_app(RATE_LIMIT=3)`); their keys are removed afterwards."""
-    made = []
-
-    def make(**changes):
-        made.append(create_app({**test_config, **changes}))
-        return made[-1]
-
-    yield make
-    for app in made:
-        store = app.extensions["assistant"].store
-        keys = list(store.redis.scan_iter(f"{store.prefix}*"))
-        if keys:
-            store.redis.delete(*keys)
+    """Apps with some settings changed (`make_app(RATE_LIMIT=3)`); their keys go with the test's (see test_config)."""
+    return lambda **changes: create_app({**test_config, **changes})
 
 
 @pytest.fixture
