@@ -303,7 +303,8 @@ class Matcher:
             entry = self.evidence.get(feature)
             if entry is None:
                 # Short unknown words are mostly shorthand ("r", "wat"); a longer one may well name another subject.
-                if single and len(feature) >= 4 and not feature.isdigit():
+                # A word of our own texts that only phrases use ("financial" of "financial aid") is not unknown.
+                if single and len(feature) >= 4 and not feature.isdigit() and feature not in self.reader.meanings:
                     at_home *= 1.0 - weight * UNKNOWN_VOTE
                 continue
             if not single:
