@@ -3,7 +3,7 @@
 import re
 from collections import Counter, defaultdict
 
-from rapidfuzz import process
+from rapidfuzz import fuzz, process
 from rapidfuzz.distance import DamerauLevenshtein
 
 from bot.words import fold, spell, stem, surface
@@ -118,9 +118,11 @@ class Reader:
         edits = next((n for length, n in SPELLING_EDITS if len(word) >= length), 0)
         # "says" is "say", a known word: only a word unknown even without its ending is misspelt.
         if found not in self.meanings and not word.isdigit():
-            best = edits and process.extractOne(word, self.vocabulary.get(word[0], ()),
-                                                scorer=DamerauLevenshtein.distance, score_cutoff=edits)
-            if best:
+            near = edits and process.extract(word, self.vocabulary.get(word[0], ()), limit=None,
+                                             scorer=DamerauLevenshtein.distance, score_cutoff=edits)
+            if near:
+                # Among the nearest, the most alike: "mony" is "money" rather than "many"; then the most used.
+                best = min(near, key=lambda hit: (hit[1], -fuzz.ratio(word, hit[0]), hit[2]))
                 found = self.known[best[0]]
             elif len(word) >= 3 and skeleton(word) == word and word in self.skeletons:
                 found = self.known[self.skeletons[word]]  # SMS writing without vowels: "trtmnt", "hsptl"
