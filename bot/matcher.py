@@ -60,6 +60,8 @@ SIGN_WINDOW = 7
 # A near copy (rapidfuzz ratio at least this) of an emergency example phrase is an emergency.
 NEAR_COPY = 88.0
 _CLAUSE = re.compile(r"[,;:]")
+# Sentence ends for emergency signs: a point between digits is a decimal ("104.5").
+_SIGN_SENTENCE = re.compile(r"[?!\n]|\.(?!\d)")
 
 
 @dataclass(frozen=True)
@@ -204,15 +206,17 @@ class Matcher:
 
     def emergency(self, text):
         """True when the text describes severe symptoms happening now; cheap enough to check on every message."""
-        return self._emergency(surface(fold(text)))
+        return self._emergency(fold(text))
 
-    def _emergency(self, words):
+    def _emergency(self, folded):
+        words = surface(folded)
         if not words:
             return False
         if self.emergency_phrases and process.extractOne(
                 " ".join(words), self.emergency_phrases, scorer=fuzz.ratio, score_cutoff=NEAR_COPY):
             return True
-        if not self._sign(self.reader.read(words)):
+        # A sign lies within one sentence: "... made him very weak. She has blood pressure" is no falling pulse.
+        if not any(self._sign(self.reader.read(surface(sentence))) for sentence in _SIGN_SENTENCE.split(folded)):
             return False
         # "Does it cause breathing trouble?" asks in general; "he has trouble breathing" is happening now.
         bases = [self.reader.base(word) for word in words]
@@ -330,7 +334,7 @@ class Matcher:
     def match(self, text):
         """The best intent for `text`, with its score and the runner-up's."""
         folded = fold(text)
-        if self._emergency(surface(folded)):
+        if self._emergency(folded):
             return Match(EMERGENCY, 100.0, EMERGENCY)
         ranked = self._scores(folded)
         outside = dict(ranked).get(None, 0.0)
