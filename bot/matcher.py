@@ -285,11 +285,14 @@ class Matcher:
     def _scores(self, folded):
         parts = self._parts(folded)
         scores = self._weigh(parts)
-        # A long message is also judged by its question alone, so that its story cannot drown it out.
+        # A long message is also judged by its question alone, so that its story cannot drown it out, nor make
+        # it foreign: a story tells of banks, buses and wounds, the question of our topics.
         question = [part for part in parts if part[2]]
         if len(question) < len(parts):
             for intent, score in self._weigh(question).items():
-                if intent is not None:
+                if intent is None:
+                    scores[None] = min(score, scores[None])
+                else:
                     scores[intent] = max(score, scores.get(intent, 0.0))
         return sorted(scores.items(), key=lambda item: -item[1])
 
