@@ -49,6 +49,8 @@ UNKNOWN_VOTE = 0.25
 SHARPNESS = 1.5
 # In a message of several sentences, the weight of the whole story around the question, shared by its sentences.
 STORY_WEIGHT = 0.5
+# A question this sure (0-100) of a topic on its own vouches for a long message whose story is foreign.
+QUESTION_SURE = 30.0
 # The weight of what comes before "but" (and its synonyms in responses.yaml).
 BEFORE_CONTRAST = 0.5
 # A set-aside cue may start this many words into a part: "my question is not about the cost".
@@ -286,12 +288,15 @@ class Matcher:
         parts = self._parts(folded)
         scores = self._weigh(parts)
         # A long message is also judged by its question alone, so that its story cannot drown it out, nor make
-        # it foreign: a story tells of banks, buses and wounds, the question of our topics.
+        # it foreign when the question clearly asks about a topic: a story tells of banks, buses and wounds.
         question = [part for part in parts if part[2]]
         if len(question) < len(parts):
-            for intent, score in self._weigh(question).items():
+            alone = self._weigh(question)
+            sure = max((score for intent, score in alone.items() if intent is not None), default=0.0) >= QUESTION_SURE
+            for intent, score in alone.items():
                 if intent is None:
-                    scores[None] = min(score, scores[None])
+                    if sure:
+                        scores[None] = min(score, scores[None])
                 else:
                     scores[intent] = max(score, scores.get(intent, 0.0))
         return sorted(scores.items(), key=lambda item: -item[1])
