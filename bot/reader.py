@@ -20,6 +20,17 @@ def skeleton(word):
     return word[:1] + _VOWELS.sub("", word[1:])
 
 
+def _drops_vowels(word, full):
+    """True when `word` is `full` with some vowels left out ("avlable" of "available", not "bhasha" of "behosh")."""
+    at = 0
+    for letter in full:
+        if at < len(word) and word[at] == letter:
+            at += 1
+        elif letter not in "aeiou":
+            return False
+    return at == len(word)
+
+
 def words_of(text):
     """The spelled words of any text, as the reader compares them."""
     return surface(fold(text))
@@ -124,8 +135,9 @@ class Reader:
                 # Among the nearest, the most alike: "mony" is "money" rather than "many"; then the most used.
                 best = min(near, key=lambda hit: (hit[1], -fuzz.ratio(word, hit[0]), hit[2]))
                 found = self.known[best[0]]
-            elif len(word) >= 3 and skeleton(word) == word and word in self.skeletons:
-                found = self.known[self.skeletons[word]]  # SMS writing without vowels: "trtmnt", "hsptl"
+            elif len(skeleton(word)) >= 3 and _drops_vowels(word, self.skeletons.get(skeleton(word), "")):
+                # SMS writing drops vowels: "trtmnt", "hsptl", "avlable", "therpy"
+                found = self.known[self.skeletons[skeleton(word)]]
         if len(self._corrected) < _CACHE_LIMIT:
             self._corrected[word] = found
         return found
