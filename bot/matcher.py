@@ -49,6 +49,8 @@ UNKNOWN_VOTE = 0.25
 SHARPNESS = 1.5
 # In a message of several sentences, the weight of the whole story around the question, shared by its sentences.
 STORY_WEIGHT = 0.5
+# A question this sure (0-100) of a topic on its own vouches for a long message whose story is foreign.
+QUESTION_SURE = 30.0
 # The weight of what comes before "but" (and its synonyms in responses.yaml).
 BEFORE_CONTRAST = 0.5
 # A set-aside cue may start this many words into a part: "my question is not about the cost".
@@ -60,6 +62,8 @@ SIGN_WINDOW = 7
 # A near copy (rapidfuzz ratio at least this) of an emergency example phrase is an emergency.
 NEAR_COPY = 88.0
 _CLAUSE = re.compile(r"[,;:]")
+# Sentence ends for emergency signs: a point between digits is a decimal ("104.5").
+_SIGN_SENTENCE = re.compile(r"[?!\n]|\.(?!\d)")
 
 
 @dataclass(frozen=True)
@@ -204,15 +208,17 @@ class Matcher:
 
     def emergency(self, text):
         """True when the text describes severe symptoms happening now; cheap enough to check on every message."""
-        return self._emergency(surface(fold(text)))
+        return self._emergency(fold(text))
 
-    def _emergency(self, words):
+    def _emergency(self, folded):
+        words = surface(folded)
         if not words:
             return False
         if self.emergency_phrases and process.extractOne(
                 " ".join(words), self.emergency_phrases, scorer=fuzz.ratio, score_cutoff=NEAR_COPY):
             return True
-        if not self._sign(self.reader.read(words)):
+        # A sign lies within one sentence: "... made him very weak. She has blood pressure" is no falling pulse.
+        if not any(self._sign(self.reader.read(surface(sentence))) for sentence in _SIGN_SENTENCE.split(folded)):
             return False
         # "Does it cause breathing trouble?" asks in general; "he has trouble breathing" is happening now.
         bases = [self.reader.base(word) for word in words]
@@ -281,11 +287,17 @@ class Matcher:
     def _scores(self, folded):
         parts = self._parts(folded)
         scores = self._weigh(parts)
-        # A long message is also judged by its question alone, so that its story cannot drown it out.
+        # A long message is also judged by its question alone, so that its story cannot drown it out, nor make
+        # it foreign when the question clearly asks about a topic: a story tells of banks, buses and wounds.
         question = [part for part in parts if part[2]]
         if len(question) < len(parts):
-            for intent, score in self._weigh(question).items():
-                if intent is not None:
+            alone = self._weigh(question)
+            sure = max((score for intent, score in alone.items() if intent is not None), default=0.0) >= QUESTION_SURE
+            for intent, score in alone.items():
+                if intent is None:
+                    if sure:
+                        scores[None] = min(score, scores[None])
+                else:
                     scores[intent] = max(score, scores.get(intent, 0.0))
         return sorted(scores.items(), key=lambda item: -item[1])
 
@@ -303,7 +315,8 @@ class Matcher:
             entry = self.evidence.get(feature)
             if entry is None:
                 # Short unknown words are mostly shorthand ("r", "wat"); a longer one may well name another subject.
-                if single and len(feature) >= 4 and not feature.isdigit():
+                # A word of our own texts that only phrases use ("financial" of "financial aid") is not unknown.
+                if single and len(feature) >= 4 and not feature.isdigit() and feature not in self.reader.meanings:
                     at_home *= 1.0 - weight * UNKNOWN_VOTE
                 continue
             if not single:
@@ -329,7 +342,7 @@ class Matcher:
     def match(self, text):
         """The best intent for `text`, with its score and the runner-up's."""
         folded = fold(text)
-        if self._emergency(surface(folded)):
+        if self._emergency(folded):
             return Match(EMERGENCY, 100.0, EMERGENCY)
         ranked = self._scores(folded)
         outside = dict(ranked).get(None, 0.0)

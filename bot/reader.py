@@ -3,7 +3,7 @@
 import re
 from collections import Counter, defaultdict
 
-from rapidfuzz import process
+from rapidfuzz import fuzz, process
 from rapidfuzz.distance import DamerauLevenshtein
 
 from bot.words import fold, spell, stem, surface
@@ -18,6 +18,17 @@ _VOWELS = re.compile(r"[aeiou]")
 def skeleton(word):
     """The word without vowels after its first letter: "treatment" -> "trtmnt"."""
     return word[:1] + _VOWELS.sub("", word[1:])
+
+
+def _drops_vowels(word, full):
+    """True when `word` is `full` with some vowels left out ("avlable" of "available", not "bhasha" of "behosh")."""
+    at = 0
+    for letter in full:
+        if at < len(word) and word[at] == letter:
+            at += 1
+        elif letter not in "aeiou":
+            return False
+    return at == len(word)
 
 
 def words_of(text):
@@ -127,14 +138,23 @@ class Reader:
         edits = next((n for length, n in SPELLING_EDITS if len(word) >= length), 0)
         # "says" is "say", a known word: only a word unknown even without its ending is misspelt.
         if found not in self.meanings and not word.isdigit():
-            # SMS writing without vowels ("trtmnt", "chst") first: one edit also reaches "cost" from "chst".
             if len(word) >= 3 and skeleton(word) == word and word in self.skeletons:
-                found = self.known[self.skeletons[word]]
-            else:
-                best = edits and process.extractOne(word, self.vocabulary.get(word[0], ()),
-                                                    scorer=DamerauLevenshtein.distance, score_cutoff=edits)
-                if best:
-                    found = self.known[best[0]]
+                # Written without vowels ("trtmnt", "chst"): the word it is the skeleton of, before any
+                # one-edit neighbour ("chst" is one edit from "cost" too).
+                return self._remember(word, self.known[self.skeletons[word]])
+            near = edits and process.extract(word, self.vocabulary.get(word[0], ()), limit=None,
+                                             scorer=DamerauLevenshtein.distance, score_cutoff=edits)
+            if near:
+                # Among the nearest, the most alike: "mony" is "money" rather than "many"; then the most used.
+                best = min(near, key=lambda hit: (hit[1], -fuzz.ratio(word, hit[0]), hit[2]))
+                found = self.known[best[0]]
+            elif len(skeleton(word)) >= 3 and _drops_vowels(word, self.skeletons.get(skeleton(word), "")):
+                # SMS writing drops some of the vowels: "avlable", "therpy"
+                found = self.known[self.skeletons[skeleton(word)]]
+        return self._remember(word, found)
+
+    def _remember(self, word, found):
+        """Keep a correction for next time (up to _CACHE_LIMIT words); returns it."""
         if len(self._corrected) < _CACHE_LIMIT:
             self._corrected[word] = found
         return found
