@@ -13,7 +13,8 @@ How a message is read (everything is built once per knowledge load; nothing per 
 4. Outside the knowledge: words that the out-of-scope examples use more than any topic (another disease,
    a drug, the weather), and to a lesser degree words never seen at all, make a message foreign; one
    clearly foreign word is enough, so they combine by noisy-or. Naming the therapy ("il-2"), or pointing
-   at it ("this medicine", "the drip"), makes another subject less likely.
+   at it ("this medicine", "the drip"), makes another subject less likely. A disease, drug or procedure of
+   `other_subjects` named where our therapy is neither named, pointed at nor compared with is the subject.
 """
 
 import math
@@ -82,6 +83,8 @@ class Rules:
     strict: dict = field(default_factory=dict)  # intent -> the lead (0-100) it needs over the runner-up
     anchors: tuple = ()  # words naming our therapy: a message naming it is less likely about something else
     mentions: tuple = ()  # words that point at the treatment without naming it ("the drip", "this medicine")
+    other_subjects: tuple = ()  # names of other diseases, drugs and procedures: asked about alone, not our topic
+    comparing: tuple = ()  # words of a comparison ("than", "alag"): another treatment named to compare with ours
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,7 @@ class Matcher:
         cues = (rules.contrast, rules.set_aside_openers, rules.set_aside_closers, rules.emergency_general,
                 rules.emergency_now)
         texts = [p for phrases in phrases_by_intent.values() for p in phrases] + list(rules.out_of_scope)
+        texts += rules.other_subjects  # known as written, so "crocin" is not misread as a word of our topics
         texts += [cue for group in cues for cue in group]
         texts += [alt for sign in rules.emergency_signs for alt in re.split(r"[;|]", sign)]
         self.reader = Reader(rules.synonyms, rules.ignore, texts, rules.out_of_scope)
@@ -154,6 +158,9 @@ class Matcher:
         self.now = _Cues(rules.emergency_now, self.reader.base)
         self.anchors = {w for anchor in rules.anchors for w in self.reader.read(words_of(anchor))}
         self.mentions = {w for mention in rules.mentions for w in self.reader.read(words_of(mention))}
+        self.subjects = {w for subject in rules.other_subjects for w in self.reader.read(words_of(subject))}
+        self.subjects -= self.anchors | self.mentions | self.reader.ignore
+        self.comparing = {w for cue in rules.comparing for w in self.reader.read(words_of(cue))}
         self._index_signs(rules.emergency_signs)
         self.emergency_phrases = [" ".join(words_of(p)) for p in phrases_by_intent.get(EMERGENCY, ())]
         self._train({**phrases_by_intent, None: list(rules.out_of_scope)})
@@ -301,12 +308,24 @@ class Matcher:
                     scores[intent] = max(score, scores.get(intent, 0.0))
         return sorted(scores.items(), key=lambda item: -item[1])
 
+    def _points(self, read):
+        """True when a mention points at our therapy: "it" always may, but "the dose of metformin" or "chemo cycles" do not."""
+        if not self.mentions.isdisjoint(w for w in read if w in self.reader.ignore):
+            return True
+        # A noun that points ("dose", "course") belongs to another subject named right beside it.
+        words = [w for w in read if w not in self.reader.ignore]
+        return any(word in self.mentions and self.subjects.isdisjoint(words[max(i - 1, 0):i + 2])
+                   for i, word in enumerate(words))
+
     def _weigh(self, parts):
         """Each topic's likelihood (0-100) given the weighted parts, and None's: how foreign the parts are."""
-        weights, pointed = {}, False
+        weights, pointed, compared, other = {}, False, False, 0.0
         for weight, words, _ in parts:
             read = self.reader.read(words)
-            pointed = pointed or (weight > 0 and not self.mentions.isdisjoint(read))
+            pointed = pointed or (weight > 0 and self._points(read))
+            compared = compared or (weight > 0 and not self.comparing.isdisjoint(read))
+            if not self.subjects.isdisjoint(read):
+                other = max(other, weight)
             for feature in self._features(read):
                 weights[feature] = max(weight, weights.get(feature, 0.0))
         logs, seen, at_home = defaultdict(float), 0.0, 1.0
@@ -326,6 +345,10 @@ class Matcher:
             for intent, more in entry:
                 logs[intent] += weight * more
         named = any(weights.get(anchor) for anchor in self.anchors)
+        if not (named or pointed or compared):
+            # Another disease, drug or procedure named where our therapy is neither named nor pointed at is
+            # what the message asks about, however much of our topics' language ("dose", "diet") it shares.
+            at_home *= 1.0 - other
         discount = ANCHOR_DISCOUNT if named else MENTION_DISCOUNT if pointed else 1.0
         scores = {None: 100.0 * (1.0 - at_home) * discount}
         if not seen:

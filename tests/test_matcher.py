@@ -140,6 +140,29 @@ def test_the_same_questions_about_our_treatment_are_answered(matcher, text, inte
     assert matcher.match(text).intent == intent
 
 
+@pytest.mark.parametrize("text", [
+    "what can a diabetic eat for breakfast",
+    "financial help for patients on dialysis",
+    "how long is a dialysis session",
+    "how many chemo cycles are usually given",
+    "chemo ke baad kya khana chahiye",
+])
+def test_a_question_about_another_named_subject_gets_the_fallback(matcher, text):
+    """A disease, drug or procedure of `other_subjects`, with our therapy neither named nor pointed at, is the subject."""
+    assert matcher.match(text).intent is None
+
+
+@pytest.mark.parametrize("text, intent", [
+    ("my uncle has asthma, can he still get il-2", "eligibility"),
+    ("is it safe for someone on dialysis", "eligibility"),
+    ("how is interleukin better than chemotherapy", "comparison"),
+    ("chemo se kitna alag hai", "comparison"),
+])
+def test_another_subject_beside_our_therapy_or_compared_with_it_is_answered(matcher, text, intent):
+    """Naming the therapy, pointing at it or comparing with it keeps a question that names another subject ours."""
+    assert matcher.match(text).intent == intent
+
+
 def test_naming_the_therapy_keeps_a_question_in_scope(matcher):
     assert matcher.match("survival rate of lung cancer").intent is None
     assert matcher.match("what is the survival rate with il-2 for melanoma").intent == "benefits"
