@@ -308,23 +308,32 @@ class Matcher:
                     scores[intent] = max(score, scores.get(intent, 0.0))
         return sorted(scores.items(), key=lambda item: -item[1])
 
-    def _points(self, read):
-        """True when a mention points at our therapy: "it" always may, but "the dose of metformin" or "chemo cycles" do not."""
-        if not self.mentions.isdisjoint(w for w in read if w in self.reader.ignore):
-            return True
-        # A noun that points ("dose", "course") belongs to another subject named right beside it.
+    def _subject(self, read):
+        """(points at our therapy, names another subject) for the canonical words of one part."""
+        # An unknown word right beside a noun that points ("xyzumab tablets", "the dose of xyzumab") is the name of
+        # another treatment; one further away ("interfere with the medicine") may be any word.
+        unknown = {w for i, w in enumerate(read)
+                   if self._unknown(w) and not self.mentions.isdisjoint(read[max(i - 2, 0):i + 2])}
         words = [w for w in read if w not in self.reader.ignore]
-        return any(word in self.mentions and self.subjects.isdisjoint(words[max(i - 1, 0):i + 2])
-                   for i, word in enumerate(words))
+        named = [w in self.subjects or w in unknown for w in words]
+        # "it" always may point at our therapy; a noun that points ("dose", "course") belongs to a name beside it.
+        points = not self.mentions.isdisjoint(w for w in read if w in self.reader.ignore) or any(
+            w in self.mentions and not any(named[max(i - 1, 0):i + 2]) for i, w in enumerate(words))
+        return points, any(named)
+
+    def _unknown(self, word):
+        """True for a word of four letters or more that neither our texts nor any correction know."""
+        return len(word) >= 4 and not word.isdigit() and word not in self.evidence and word not in self.reader.meanings
 
     def _weigh(self, parts):
         """Each topic's likelihood (0-100) given the weighted parts, and None's: how foreign the parts are."""
         weights, pointed, compared, other = {}, False, False, 0.0
         for weight, words, _ in parts:
             read = self.reader.read(words)
-            pointed = pointed or (weight > 0 and self._points(read))
+            points, names = self._subject(read)
+            pointed = pointed or (weight > 0 and points)
             compared = compared or (weight > 0 and not self.comparing.isdisjoint(read))
-            if not self.subjects.isdisjoint(read):
+            if names:
                 other = max(other, weight)
             for feature in self._features(read):
                 weights[feature] = max(weight, weights.get(feature, 0.0))
@@ -335,7 +344,7 @@ class Matcher:
             if entry is None:
                 # Short unknown words are mostly shorthand ("r", "wat"); a longer one may well name another subject.
                 # A word of our own texts that only phrases use ("financial" of "financial aid") is not unknown.
-                if single and len(feature) >= 4 and not feature.isdigit() and feature not in self.reader.meanings:
+                if single and self._unknown(feature):
                     at_home *= 1.0 - weight * UNKNOWN_VOTE
                 continue
             if not single:
