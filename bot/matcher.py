@@ -296,6 +296,9 @@ class Matcher:
         scores = self._weigh(parts)
         # A long message is also judged by its question alone, so that its story cannot drown it out, nor make
         # it foreign when the question clearly asks about a topic: a story tells of banks, buses and wounds.
+        # The question lifts a topic only as far as the whole message bears it out (the geometric mean of the
+        # two): a short question's one word ("fight this", "change his diet") is no match for a story about
+        # an insurer or a diet.
         question = [part for part in parts if part[2]]
         if len(question) < len(parts):
             alone = self._weigh(question)
@@ -305,7 +308,7 @@ class Matcher:
                     if sure:
                         scores[None] = min(score, scores[None])
                 else:
-                    scores[intent] = max(score, scores.get(intent, 0.0))
+                    scores[intent] = max(math.sqrt(score * scores.get(intent, 0.0)), scores.get(intent, 0.0))
         return sorted(scores.items(), key=lambda item: -item[1])
 
     def _subject(self, read):

@@ -103,6 +103,17 @@ def test_in_a_long_message_the_question_decides(matcher):
     assert matcher.match(story).intent == "what_to_expect"
 
 
+@pytest.mark.parametrize("story, intent", [
+    ("My father eats a lot of spicy food and sweets. He is starting interleukin next week. "
+     "Should we change anything in his diet?", "nutrition"),
+    ("Our claim for the first cycle was turned down by the insurance company. The policy is ten years old. "
+     "What can we do about it?", "insurance"),
+])
+def test_a_short_question_is_read_with_its_story(matcher, story, intent):
+    """A question of a word or two on a topic ("change", "do about it") does not outvote the story it closes."""
+    assert matcher.match(story).intent == intent
+
+
 @pytest.mark.parametrize("text", [
     "what is the weather in kolkata tomorrow",
     "who won the kabaddi final",
