@@ -313,10 +313,12 @@ class Matcher:
 
     def _subject(self, read):
         """(points at our therapy, names another subject) for the canonical words of one part."""
-        # An unknown word right beside a noun that points ("xyzumab tablets", "the dose of xyzumab") is the name of
-        # another treatment; one further away ("interfere with the medicine") may be any word.
-        unknown = {w for i, w in enumerate(read)
-                   if self._unknown(w) and not self.mentions.isdisjoint(read[max(i - 2, 0):i + 2])}
+        # An unknown word just before a noun that points ("xyzumab injection"), or after it and "of" ("the dose of
+        # xyzumab"), is the name of another treatment; elsewhere ("the drip raises ...", "interfere with the
+        # medicine") it may be any word.
+        unknown = {w for i, w in enumerate(read) if self._unknown(w) and (
+            read[i + 1:i + 2] and read[i + 1] in self.mentions
+            or i >= 2 and read[i - 2] in self.mentions and read[i - 1] in self.reader.ignore)}
         words = [w for w in read if w not in self.reader.ignore]
         named = [w in self.subjects or w in unknown for w in words]
         # "it" always may point at our therapy; a noun that points ("dose", "course") belongs to a name beside it.

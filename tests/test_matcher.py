@@ -169,13 +169,14 @@ def test_a_question_about_another_named_subject_gets_the_fallback(matcher, text)
     "kya glutathione injection le sakte hain",
 ])
 def test_an_unknown_name_beside_a_dose_or_therapy_gets_the_fallback(matcher, text):
-    """An unknown word right beside "dose", "therapy" or "injection" names another treatment."""
+    """An unknown word just before "injection" or "therapy", or after "dose of", names another treatment."""
     assert matcher.match(text).intent is None
 
 
 @pytest.mark.parametrize("text, intent", [
     ("could any food interfere with this medicine", "nutrition"),
     ("does ashwagandha interfere with the treatment", "lifestyle"),
+    ("does the infusion tingle", "administration"),
 ])
 def test_an_unknown_word_away_from_the_dose_or_therapy_is_not_a_name(matcher, text, intent):
     assert matcher.match(text).intent == intent
