@@ -85,6 +85,7 @@ class Rules:
     mentions: tuple = ()  # words that point at the treatment without naming it ("the drip", "this medicine")
     other_subjects: tuple = ()  # names of other diseases, drugs and procedures: asked about alone, not our topic
     comparing: tuple = ()  # words of a comparison ("than", "alag"): another treatment named to compare with ours
+    not_pointing: tuple = ()  # a mention pointing at what follows ("is it safe to travel"), not at the treatment
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,7 @@ class Matcher:
         self.subjects = {w for subject in rules.other_subjects for w in self.reader.read(words_of(subject))}
         self.subjects -= self.anchors | self.mentions | self.reader.ignore
         self.comparing = {w for cue in rules.comparing for w in self.reader.read(words_of(cue))}
+        self.not_pointing = [tuple(self.reader.read(words_of(cue))) for cue in rules.not_pointing]
         self._index_signs(rules.emergency_signs)
         self.emergency_phrases = [" ".join(words_of(p)) for p in phrases_by_intent.get(EMERGENCY, ())]
         self._train({**phrases_by_intent, None: list(rules.out_of_scope)})
@@ -313,6 +315,9 @@ class Matcher:
 
     def _subject(self, read):
         """(points at our therapy, names another subject) for the canonical words of one part."""
+        # "Is it safe to travel": the "it" stands for the travel, so it is left out as a mention.
+        read = [w for i, w in enumerate(read)
+                if not any(tuple(read[i:i + len(cue)]) == cue for cue in self.not_pointing)]
         # An unknown word just before a noun that points ("xyzumab injection"), or after it and "of" ("the dose of
         # xyzumab"), is the name of another treatment; elsewhere ("the drip raises ...", "interfere with the
         # medicine") it may be any word.

@@ -183,6 +183,17 @@ def test_an_unknown_word_away_from_the_dose_or_therapy_is_not_a_name(matcher, te
 
 
 @pytest.mark.parametrize("text, intent", [
+    ("is it safe to fly with asthma", None),
+    ("is it ok to travel during pregnancy", None),
+    ("is it safe for someone with asthma", "eligibility"),
+    ("is it safe to drink alcohol", "lifestyle"),
+])
+def test_the_it_of_is_it_safe_to_does_not_point_at_the_treatment(matcher, text, intent):
+    """"Is it safe to fly" asks about flying: with another subject named, it is that subject's question."""
+    assert matcher.match(text).intent == intent
+
+
+@pytest.mark.parametrize("text, intent", [
     ("my uncle has asthma, can he still get il-2", "eligibility"),
     ("is it safe for someone on dialysis", "eligibility"),
     ("how is interleukin better than chemotherapy", "comparison"),
