@@ -13,7 +13,8 @@ How a message is read (everything is built once per knowledge load; nothing per 
 4. Outside the knowledge: words that the out-of-scope examples use more than any topic (another disease,
    a drug, the weather), and to a lesser degree words never seen at all, make a message foreign; one
    clearly foreign word is enough, so they combine by noisy-or. Naming the therapy ("il-2"), or pointing
-   at it ("this medicine", "the drip"), makes another subject less likely.
+   at it ("this medicine", "the drip"), makes another subject less likely. A disease, drug or procedure of
+   `other_subjects` named where our therapy is neither named, pointed at nor compared with is the subject.
 """
 
 import math
@@ -82,6 +83,9 @@ class Rules:
     strict: dict = field(default_factory=dict)  # intent -> the lead (0-100) it needs over the runner-up
     anchors: tuple = ()  # words naming our therapy: a message naming it is less likely about something else
     mentions: tuple = ()  # words that point at the treatment without naming it ("the drip", "this medicine")
+    other_subjects: tuple = ()  # names of other diseases, drugs and procedures: asked about alone, not our topic
+    comparing: tuple = ()  # words of a comparison ("than", "alag"): another treatment named to compare with ours
+    not_pointing: tuple = ()  # a mention pointing at what follows ("is it safe to travel"), not at the treatment
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,7 @@ class Matcher:
         cues = (rules.contrast, rules.set_aside_openers, rules.set_aside_closers, rules.emergency_general,
                 rules.emergency_now)
         texts = [p for phrases in phrases_by_intent.values() for p in phrases] + list(rules.out_of_scope)
+        texts += rules.other_subjects  # known as written, so "crocin" is not misread as a word of our topics
         texts += [cue for group in cues for cue in group]
         texts += [alt for sign in rules.emergency_signs for alt in re.split(r"[;|]", sign)]
         self.reader = Reader(rules.synonyms, rules.ignore, texts, rules.out_of_scope)
@@ -154,6 +159,10 @@ class Matcher:
         self.now = _Cues(rules.emergency_now, self.reader.base)
         self.anchors = {w for anchor in rules.anchors for w in self.reader.read(words_of(anchor))}
         self.mentions = {w for mention in rules.mentions for w in self.reader.read(words_of(mention))}
+        self.subjects = {w for subject in rules.other_subjects for w in self.reader.read(words_of(subject))}
+        self.subjects -= self.anchors | self.mentions | self.reader.ignore
+        self.comparing = {w for cue in rules.comparing for w in self.reader.read(words_of(cue))}
+        self.not_pointing = [tuple(self.reader.read(words_of(cue))) for cue in rules.not_pointing]
         self._index_signs(rules.emergency_signs)
         self.emergency_phrases = [" ".join(words_of(p)) for p in phrases_by_intent.get(EMERGENCY, ())]
         self._train({**phrases_by_intent, None: list(rules.out_of_scope)})
@@ -289,6 +298,9 @@ class Matcher:
         scores = self._weigh(parts)
         # A long message is also judged by its question alone, so that its story cannot drown it out, nor make
         # it foreign when the question clearly asks about a topic: a story tells of banks, buses and wounds.
+        # The question lifts a topic only as far as the whole message bears it out (the geometric mean of the
+        # two): a short question's one word ("fight this", "change his diet") is no match for a story about
+        # an insurer or a diet.
         question = [part for part in parts if part[2]]
         if len(question) < len(parts):
             alone = self._weigh(question)
@@ -298,15 +310,41 @@ class Matcher:
                     if sure:
                         scores[None] = min(score, scores[None])
                 else:
-                    scores[intent] = max(score, scores.get(intent, 0.0))
+                    scores[intent] = max(math.sqrt(score * scores.get(intent, 0.0)), scores.get(intent, 0.0))
         return sorted(scores.items(), key=lambda item: -item[1])
+
+    def _subject(self, read):
+        """(points at our therapy, names another subject) for the canonical words of one part."""
+        # "Is it safe to travel": the "it" stands for the travel, so it is left out as a mention.
+        read = [w for i, w in enumerate(read)
+                if not any(tuple(read[i:i + len(cue)]) == cue for cue in self.not_pointing)]
+        # An unknown word just before a noun that points ("xyzumab injection"), or after it and "of" ("the dose of
+        # xyzumab"), is the name of another treatment; elsewhere ("the drip raises ...", "interfere with the
+        # medicine") it may be any word.
+        unknown = {w for i, w in enumerate(read) if self._unknown(w) and (
+            read[i + 1:i + 2] and read[i + 1] in self.mentions
+            or i >= 2 and read[i - 2] in self.mentions and read[i - 1] in self.reader.ignore)}
+        words = [w for w in read if w not in self.reader.ignore]
+        named = [w in self.subjects or w in unknown for w in words]
+        # "it" always may point at our therapy; a noun that points ("dose", "course") belongs to a name beside it.
+        points = not self.mentions.isdisjoint(w for w in read if w in self.reader.ignore) or any(
+            w in self.mentions and not any(named[max(i - 1, 0):i + 2]) for i, w in enumerate(words))
+        return points, any(named)
+
+    def _unknown(self, word):
+        """True for a word of four letters or more that neither our texts nor any correction know."""
+        return len(word) >= 4 and not word.isdigit() and word not in self.evidence and word not in self.reader.meanings
 
     def _weigh(self, parts):
         """Each topic's likelihood (0-100) given the weighted parts, and None's: how foreign the parts are."""
-        weights, pointed = {}, False
+        weights, pointed, compared, other = {}, False, False, 0.0
         for weight, words, _ in parts:
             read = self.reader.read(words)
-            pointed = pointed or (weight > 0 and not self.mentions.isdisjoint(read))
+            points, names = self._subject(read)
+            pointed = pointed or (weight > 0 and points)
+            compared = compared or (weight > 0 and not self.comparing.isdisjoint(read))
+            if names:
+                other = max(other, weight)
             for feature in self._features(read):
                 weights[feature] = max(weight, weights.get(feature, 0.0))
         logs, seen, at_home = defaultdict(float), 0.0, 1.0
@@ -316,7 +354,7 @@ class Matcher:
             if entry is None:
                 # Short unknown words are mostly shorthand ("r", "wat"); a longer one may well name another subject.
                 # A word of our own texts that only phrases use ("financial" of "financial aid") is not unknown.
-                if single and len(feature) >= 4 and not feature.isdigit() and feature not in self.reader.meanings:
+                if single and self._unknown(feature):
                     at_home *= 1.0 - weight * UNKNOWN_VOTE
                 continue
             if not single:
@@ -326,6 +364,10 @@ class Matcher:
             for intent, more in entry:
                 logs[intent] += weight * more
         named = any(weights.get(anchor) for anchor in self.anchors)
+        if not (named or pointed or compared):
+            # Another disease, drug or procedure named where our therapy is neither named nor pointed at is
+            # what the message asks about, however much of our topics' language ("dose", "diet") it shares.
+            at_home *= 1.0 - other
         discount = ANCHOR_DISCOUNT if named else MENTION_DISCOUNT if pointed else 1.0
         scores = {None: 100.0 * (1.0 - at_home) * discount}
         if not seen:

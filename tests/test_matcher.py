@@ -103,6 +103,17 @@ def test_in_a_long_message_the_question_decides(matcher):
     assert matcher.match(story).intent == "what_to_expect"
 
 
+@pytest.mark.parametrize("story, intent", [
+    ("My father eats a lot of spicy food and sweets. He is starting interleukin next week. "
+     "Should we change anything in his diet?", "nutrition"),
+    ("Our claim for the first cycle was turned down by the insurance company. The policy is ten years old. "
+     "What can we do about it?", "insurance"),
+])
+def test_a_short_question_is_read_with_its_story(matcher, story, intent):
+    """A question of a word or two on a topic ("change", "do about it") does not outvote the story it closes."""
+    assert matcher.match(story).intent == intent
+
+
 @pytest.mark.parametrize("text", [
     "what is the weather in kolkata tomorrow",
     "who won the kabaddi final",
@@ -137,6 +148,59 @@ def test_our_kind_of_question_about_another_subject_gets_the_fallback(matcher, t
     ("what should my father eat during the treatment", "nutrition"),
 ])
 def test_the_same_questions_about_our_treatment_are_answered(matcher, text, intent):
+    assert matcher.match(text).intent == intent
+
+
+@pytest.mark.parametrize("text", [
+    "what can a diabetic eat for breakfast",
+    "financial help for patients on dialysis",
+    "how long is a dialysis session",
+    "how many chemo cycles are usually given",
+    "chemo ke baad kya khana chahiye",
+])
+def test_a_question_about_another_named_subject_gets_the_fallback(matcher, text):
+    """A disease, drug or procedure of `other_subjects`, with our therapy neither named nor pointed at, is the subject."""
+    assert matcher.match(text).intent is None
+
+
+@pytest.mark.parametrize("text", [
+    "what is the usual dose of zentorovir",
+    "how many sessions of zentorovir therapy",
+    "kya glutathione injection le sakte hain",
+])
+def test_an_unknown_name_beside_a_dose_or_therapy_gets_the_fallback(matcher, text):
+    """An unknown word just before "injection" or "therapy", or after "dose of", names another treatment."""
+    assert matcher.match(text).intent is None
+
+
+@pytest.mark.parametrize("text, intent", [
+    ("could any food interfere with this medicine", "nutrition"),
+    ("does ashwagandha interfere with the treatment", "lifestyle"),
+    ("does the infusion tingle", "administration"),
+])
+def test_an_unknown_word_away_from_the_dose_or_therapy_is_not_a_name(matcher, text, intent):
+    assert matcher.match(text).intent == intent
+
+
+@pytest.mark.parametrize("text, intent", [
+    ("is it safe to fly with asthma", None),
+    ("is it ok to travel during pregnancy", None),
+    ("is it safe for someone with asthma", "eligibility"),
+    ("is it safe to drink alcohol", "lifestyle"),
+])
+def test_the_it_of_is_it_safe_to_does_not_point_at_the_treatment(matcher, text, intent):
+    """"Is it safe to fly" asks about flying: with another subject named, it is that subject's question."""
+    assert matcher.match(text).intent == intent
+
+
+@pytest.mark.parametrize("text, intent", [
+    ("my uncle has asthma, can he still get il-2", "eligibility"),
+    ("is it safe for someone on dialysis", "eligibility"),
+    ("how is interleukin better than chemotherapy", "comparison"),
+    ("chemo se kitna alag hai", "comparison"),
+])
+def test_another_subject_beside_our_therapy_or_compared_with_it_is_answered(matcher, text, intent):
+    """Naming the therapy, pointing at it or comparing with it keeps a question that names another subject ours."""
     assert matcher.match(text).intent == intent
 
 
