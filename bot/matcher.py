@@ -162,7 +162,11 @@ class Matcher:
         self.subjects = {w for subject in rules.other_subjects for w in self.reader.read(words_of(subject))}
         self.subjects -= self.anchors | self.mentions | self.reader.ignore
         self.comparing = {w for cue in rules.comparing for w in self.reader.read(words_of(cue))}
-        self.not_pointing = [tuple(self.reader.read(words_of(cue))) for cue in rules.not_pointing]
+        self.not_pointing = defaultdict(list)  # first word -> the cues that start with it
+        for cue in rules.not_pointing:
+            read = tuple(self.reader.read(words_of(cue)))
+            if read:
+                self.not_pointing[read[0]].append(read)
         self._index_signs(rules.emergency_signs)
         self.emergency_phrases = [" ".join(words_of(p)) for p in phrases_by_intent.get(EMERGENCY, ())]
         self._train({**phrases_by_intent, None: list(rules.out_of_scope)})
@@ -317,7 +321,7 @@ class Matcher:
         """(points at our therapy, names another subject) for the canonical words of one part."""
         # "Is it safe to travel": the "it" stands for the travel, so it is left out as a mention.
         read = [w for i, w in enumerate(read)
-                if not any(tuple(read[i:i + len(cue)]) == cue for cue in self.not_pointing)]
+                if not any(tuple(read[i:i + len(cue)]) == cue for cue in self.not_pointing.get(w, ()))]
         # An unknown word just before a noun that points ("xyzumab injection"), or after it and "of" ("the dose of
         # xyzumab"), is the name of another treatment; elsewhere ("the drip raises ...", "interfere with the
         # medicine") it may be any word.
