@@ -2,6 +2,7 @@
 
 import re
 from collections import Counter, defaultdict
+from functools import lru_cache
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import DamerauLevenshtein
@@ -12,6 +13,7 @@ from bot.words import fold, spell, stem, surface
 # missing, extra or swapped letter); two edits from 9 letters, three from 13.
 SPELLING_EDITS = ((13, 3), (9, 2), (4, 1))
 _CACHE_LIMIT = 50_000  # patients can invent words without end
+_READ_CACHE = 1024
 _VOWELS = re.compile(r"[aeiou]")
 
 
@@ -78,6 +80,9 @@ class Reader:
                 if len(skeleton(word)) >= 3:
                     self.skeletons.setdefault(skeleton(word), word)
         self._corrected = {}
+        # A message is read more than once (for emergency signs, then by parts and by its question alone),
+        # and many messages are alike ("hi", "cost?"): the most recent readings are kept.
+        self._read = lru_cache(maxsize=_READ_CACHE)(self._read_words)
 
     def base(self, word):
         """A spelled word without its English ending ("vomiting" -> "vomit")."""
@@ -94,7 +99,10 @@ class Reader:
         return self.synonyms.get(base, base)
 
     def read(self, words):
-        """Canonical words for a list of spelled words: phrase synonyms first, then word by word."""
+        """Canonical words (a tuple) for a list of spelled words: phrase synonyms first, then word by word."""
+        return self._read(tuple(words))
+
+    def _read_words(self, words):
         meanings = [self.canon(word) for word in words]
         corrected = [self.correct(word) for word in words]
         typos = corrected != meanings
@@ -108,7 +116,7 @@ class Reader:
             else:
                 out.append(corrected[i])
                 i += 1
-        return out
+        return tuple(out)
 
     def _phrase_at(self, meanings, start):
         """(meaning, end) of the longest phrase synonym that starts at `start`, or None."""
