@@ -46,7 +46,7 @@ TOP_FIELDS = {
 }
 # The `matching` section: each field of bot.matcher.Rules, all optional.
 MATCHING_LISTS = ("ignore", "contrast", "set_aside_openers", "set_aside_closers", "out_of_scope",
-                  "emergency_signs", "emergency_general", "emergency_now", "anchors", "mentions",
+                  "emergency_signs", "emergency_general", "emergency_now", "emergency_illness", "anchors", "mentions",
                   "other_subjects", "comparing", "not_pointing")
 MATCHING_FIELDS = {"synonyms": "word: the words that mean the same", "strict": "intent: the lead (0-100) it needs over the runner-up",
                    **{name: "list of words or phrases" for name in MATCHING_LISTS}}

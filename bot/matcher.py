@@ -80,6 +80,7 @@ class Rules:
     emergency_signs: tuple = ()  # "part | part ; part | part": every ;-part close together
     emergency_general: tuple = ()  # a sign asked about in general ("does it cause ...")
     emergency_now: tuple = ()  # ... unless it is happening to someone now
+    emergency_illness: tuple = ()  # a sign's words said of the illness ("not responding to chemo"), not the person
     strict: dict = field(default_factory=dict)  # intent -> the lead (0-100) it needs over the runner-up
     anchors: tuple = ()  # words naming our therapy: a message naming it is less likely about something else
     mentions: tuple = ()  # words that point at the treatment without naming it ("the drip", "this medicine")
@@ -126,6 +127,15 @@ class _Cues:
         return any(tuple(words[i:i + len(cue)]) == cue
                    for i, first in enumerate(words) for cue in self.by_first.get(first, ()))
 
+    def outside(self, words):
+        """For each word, True unless it is part of a cue."""
+        kept = [True] * len(words)
+        for i, first in enumerate(words):
+            for cue in self.by_first.get(first, ()):
+                if tuple(words[i:i + len(cue)]) == cue:
+                    kept[i:i + len(cue)] = [False] * len(cue)
+        return kept
+
     def opens(self, words):
         """True when a cue starts within the first few words ("my question is not about ...")."""
         return any(tuple(words[i:i + len(cue)]) == cue
@@ -144,7 +154,7 @@ class Matcher:
         self.rules = rules = rules or Rules()
         self.threshold = threshold
         cues = (rules.contrast, rules.set_aside_openers, rules.set_aside_closers, rules.emergency_general,
-                rules.emergency_now)
+                rules.emergency_now, rules.emergency_illness)
         texts = [p for phrases in phrases_by_intent.values() for p in phrases] + list(rules.out_of_scope)
         texts += rules.other_subjects  # known as written, so "crocin" is not misread as a word of our topics
         texts += [cue for group in cues for cue in group]
@@ -157,6 +167,7 @@ class Matcher:
         self.closers = _Cues(rules.set_aside_closers, self.reader.canon)
         self.general = _Cues(rules.emergency_general, self.reader.base)
         self.now = _Cues(rules.emergency_now, self.reader.base)
+        self.illness = _Cues(rules.emergency_illness, self.reader.base)
         self.anchors = {w for anchor in rules.anchors for w in self.reader.read(words_of(anchor))}
         self.mentions = {w for mention in rules.mentions for w in self.reader.read(words_of(mention))}
         self.subjects = {w for subject in rules.other_subjects for w in self.reader.read(words_of(subject))}
@@ -231,11 +242,16 @@ class Matcher:
                 " ".join(words), self.emergency_phrases, scorer=fuzz.ratio, score_cutoff=NEAR_COPY):
             return True
         # A sign lies within one sentence: "... made him very weak. She has blood pressure" is no falling pulse.
-        if not any(self._sign(self.reader.read(surface(sentence))) for sentence in _SIGN_SENTENCE.split(folded)):
+        if not any(self._alarming(surface(sentence)) for sentence in _SIGN_SENTENCE.split(folded)):
             return False
         # "Does it cause breathing trouble?" asks in general; "he has trouble breathing" is happening now.
         bases = [self.reader.base(word) for word in words]
         return not self.general.found(bases) or self.now.found(bases)
+
+    def _alarming(self, words):
+        """True when one sentence's words show a sign, leaving out what is said of the illness ("not responding to chemo")."""
+        kept = self.illness.outside([self.reader.base(w) for w in words])
+        return self._sign(self.reader.read([w for w, keep in zip(words, kept) if keep]))
 
     def _sign(self, words):
         """True when every part of some sign appears in the canonical words, all within SIGN_WINDOW words."""

@@ -250,6 +250,14 @@ def test_questions_about_symptoms_in_general_are_not_emergencies(matcher, text):
     assert matcher.match(text).intent != "emergency"
 
 
+def test_a_cancer_not_responding_to_treatment_is_no_unresponsive_patient(matcher):
+    assert not matcher.emergency("her tumour is not responding to chemo any more, what next")
+    assert not matcher.emergency("his kidney cancer has not responded to two earlier treatments")
+    assert matcher.match("his kidney cancer has not responded to two earlier treatments").intent != "emergency"
+    # the same sentence can still carry a sign about the person
+    assert matcher.emergency("the cancer is not responding to chemo and now papa is not responding to us")
+
+
 def test_close_topics_are_offered_as_a_choice(matcher):
     match = matcher.match("is fever normal after il2 and what helps")
     assert set(match.options(8)) == {"side_effects", "manage_side_effects"}
