@@ -77,6 +77,9 @@ def test_the_phrase_bank_is_not_a_copy_of_the_knowledge(matcher):
     ("agent", "human_handoff"),
     ("diet", "nutrition"),
     ("stop", "opt_out"),
+    # "list" as asking for a list, not the mailing list of opt-out
+    ("please list the side effects", "side_effects"),
+    ("can you list out the costs", "costs"),
 ])
 def test_how_patients_write_is_understood(matcher, text, intent):
     assert matcher.match(text).intent == intent
