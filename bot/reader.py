@@ -103,6 +103,7 @@ class Reader:
         return self._read(tuple(words))
 
     def _read_words(self, words):
+        """`read` itself, for a tuple of spelled words, before its readings are kept."""
         meanings = [self.canon(word) for word in words]
         corrected = [self.correct(word) for word in words]
         typos = corrected != meanings
