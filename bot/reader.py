@@ -147,23 +147,20 @@ class Reader:
         edits = next((n for length, n in SPELLING_EDITS if len(word) >= length), 0)
         # "says" is "say", a known word: only a word unknown even without its ending is misspelt.
         if found not in self.meanings and not word.isdigit():
-            if len(word) >= 3 and skeleton(word) == word and word in self.skeletons:
-                # Written without vowels ("trtmnt", "chst"): the word it is the skeleton of, before any
-                # one-edit neighbour ("chst" is one edit from "cost" too).
-                return self._remember(word, self.known[self.skeletons[word]])
-            near = edits and process.extract(word, self.vocabulary.get(word[0], ()), limit=None,
-                                             scorer=DamerauLevenshtein.distance, score_cutoff=edits)
+            # SMS writing drops vowels: "trtmnt", "avlable", "therpy".
+            full = self.skeletons.get(skeleton(word), "") if len(skeleton(word)) >= 3 else ""
+            shortened = _drops_vowels(word, full)
+            # Written without any vowel ("chst"), the word it is the skeleton of comes before any one-edit
+            # neighbour ("cost" is one edit from "chst" too).
+            vowelless = shortened and skeleton(word) == word
+            near = not vowelless and edits and process.extract(
+                word, self.vocabulary.get(word[0], ()), limit=None, scorer=DamerauLevenshtein.distance, score_cutoff=edits)
             if near:
                 # Among the nearest, the most alike: "mony" is "money" rather than "many"; then the most used.
                 best = min(near, key=lambda hit: (hit[1], -fuzz.ratio(word, hit[0]), hit[2]))
                 found = self.known[best[0]]
-            elif len(skeleton(word)) >= 3 and _drops_vowels(word, self.skeletons.get(skeleton(word), "")):
-                # SMS writing drops some of the vowels: "avlable", "therpy"
-                found = self.known[self.skeletons[skeleton(word)]]
-        return self._remember(word, found)
-
-    def _remember(self, word, found):
-        """Keep a correction for next time (up to _CACHE_LIMIT words); returns it."""
+            elif shortened:
+                found = self.known[full]
         if len(self._corrected) < _CACHE_LIMIT:
             self._corrected[word] = found
         return found
