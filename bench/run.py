@@ -3,6 +3,7 @@
     python bench/run.py              # about three minutes
     python bench/run.py --quick      # under a minute
     python bench/run.py --hosts 2    # two app servers (as on two hosts) on the one Redis server
+    python bench/run.py --app "bench.floor:reduced('turn')"   # a cut-down app in its place (bench/floor.py)
 
 Starts a Redis server, the app (`wsgi:app`) and the baseline (`bench/baseline.py`) under the same
 gunicorn settings, drives both with the same load (signed Twilio forms, a mix of patients' messages,
@@ -284,6 +285,7 @@ def match_latency(quick):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="short runs, under a minute in all")
+    parser.add_argument("--app", default="wsgi:app", help="the gunicorn app to measure (bench/floor.py has cut-down ones)")
     parser.add_argument("--hosts", type=int, default=1, help="app servers on the one Redis server (and as many baseline servers)")
     parser.add_argument("--clients", type=int, default=16, help="concurrent load threads")
     parser.add_argument("--rounds", type=int, default=3, help="turns of app then baseline")
@@ -298,7 +300,7 @@ def main():
         log_path = os.path.join(directory, "servers.log")
         with open(log_path, "wb") as log:
             # One DATA_DIR per host, as on separate machines; every host serves the same knowledge file.
-            app = Side([start_gunicorn("wsgi:app", {**env, "DATA_DIR": os.path.join(directory, f"host{n}")}, log)
+            app = Side([start_gunicorn(args.app, {**env, "DATA_DIR": os.path.join(directory, f"host{n}")}, log)
                         for n in range(args.hosts)])
             baseline = Side([start_gunicorn("bench.baseline:app", env, log) for _ in range(args.hosts)])
             try:
@@ -321,6 +323,7 @@ def main():
 
     webhook, base = app.figures(), baseline.figures()
     print(json.dumps({
+        "app": args.app,
         "hosts": args.hosts,
         "clients": args.clients,
         "seconds": seconds,
