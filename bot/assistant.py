@@ -47,6 +47,8 @@ class Turn:
     knowledge: object
     handoff: object = None
     notes: dict = field(default_factory=dict)
+    # What the message changes, written to Redis as the sender's turn ends (store.Conversation).
+    conversation: object = None
 
 
 class Assistant:
@@ -115,7 +117,7 @@ class Assistant:
         # Safety beats every mode, opt-out included: the emergency advice, and the chat goes urgent to the top of the queue.
         # The bound keeps a huge message from stalling the check.
         if knowledge.matcher.emergency(body[:MAX_BODY]):
-            self.handoff.escalate(inbound, "emergency", urgent=True)
+            self.handoff.escalate(inbound, conversation, "emergency", urgent=True)
             return Answer("emergency", words.pages("emergency"))
         # An opted-out patient gets nothing until they write START (an emergency, above, is still answered).
         if conversation.opted_out:
@@ -126,7 +128,7 @@ class Assistant:
             return Answer(None)
         # STOP works in every mode; it is confirmed once, and after that nothing is sent.
         if command == "stop":
-            return self._run("opt_out", inbound, state, words)
+            return self._run("opt_out", inbound, conversation, words)
         # Human mode: while a coordinator is awaited or writing, the assistant is silent; the console shows the message.
         if conversation.chat:
             return Answer(None, self.handoff.patient_wrote(inbound, conversation.chat, command, words))
@@ -136,11 +138,11 @@ class Assistant:
             return Answer(None, [words.message(unreadable)])
         # A pending list, long answer or question takes the reply to it: a number, a button, MORE, YES or NO.
         pending = {key: state.pop(key) for key in PENDING if key in state}
-        answer = self._pending(inbound, body, command, pending, state, words)
+        answer = self._pending(inbound, body, command, pending, conversation, words)
         if answer:
             return answer
         # Fixed words (MENU, START, HINDI, ENGLISH, delete my data) mean the same at any time.
-        answer = self._command(command, inbound, state, words)
+        answer = self._command(command, inbound, conversation, words)
         if answer:
             return answer
         # Everything else is matched to an intent; too far from every one gets the fallback.
@@ -162,7 +164,7 @@ class Assistant:
                 return Answer(None, [words.message("handoff_offer")])
             state["misses"] = misses + 1
             return Answer(None, [words.message("fallback")])
-        return self._run(match.intent, inbound, state, words)
+        return self._run(match.intent, inbound, conversation, words)
 
     def _unreadable(self, inbound, body):
         """The message explaining what the assistant cannot read in this message, or None."""
@@ -177,15 +179,15 @@ class Assistant:
             return "too_long"
         return None
 
-    def _pending(self, inbound, body, command, pending, state, words):
+    def _pending(self, inbound, body, command, pending, conversation, words):
         """The answer when the message replies to what the last reply left pending, else None."""
         # A tapped button carries its topic's id, so buttons of an older message still mean that topic.
         if inbound.button_payload in words.knowledge.intents:
-            return self._run(inbound.button_payload, inbound, state, words)
+            return self._run(inbound.button_payload, inbound, conversation, words)
         if _is_choice(body):
             intent = _pick(body, pending.get("choices"), words.knowledge.intents)
             # A number with no list (or not on it) would match at random: show the menu instead.
-            return self._run(intent, inbound, state, words) if intent else Answer(None, [words.message("unknown_choice")])
+            return self._run(intent, inbound, conversation, words) if intent else Answer(None, [words.message("unknown_choice")])
         if command == "more":
             more = pending.get("more")
             if more is None:
@@ -193,7 +195,7 @@ class Assistant:
             return Answer(more["intent"], more["pages"], tuple(more["followups"]), shown=more["shown"])
         # YES to the offer of a coordinator (made after two misses) puts the chat in the queue.
         if pending.get("confirm") == "handoff" and command == "yes":
-            self.handoff.escalate(inbound, "offer")
+            self.handoff.escalate(inbound, conversation, "offer")
             return Answer("human_handoff", [self.handoff.waiting_message(words)])
         if pending.get("confirm") == "forget" and command == "yes":
             return Answer(None, [words.message("forgotten")], erase=True)
@@ -201,27 +203,28 @@ class Assistant:
             return Answer(None, [words.message("forget_kept")])
         return None
 
-    def _command(self, command, inbound, state, words):
+    def _command(self, command, inbound, conversation, words):
         """The answer to a fixed word, else None (YES or NO with nothing pending are matched like any text)."""
         if command == "menu":
             return Answer(None, [words.message("menu")])
         if command == "start":
-            return self._run("greeting", inbound, state, words)
+            return self._run("greeting", inbound, conversation, words)
         if command in ("hindi", "english"):
-            state.update(lang="hi" if command == "hindi" else "en", lang_chosen=True)
+            conversation.state.update(lang="hi" if command == "hindi" else "en", lang_chosen=True)
             return Answer(None, [words.message("language_set")])
         if command == "forget":
-            state["confirm"] = "forget"
+            conversation.state["confirm"] = "forget"
             return Answer(None, [words.message("forget_confirm")])
         return None
 
-    def _run(self, intent_id, inbound, state, words):
+    def _run(self, intent_id, inbound, conversation, words):
         """The intent's handler when it has one, otherwise its curated reply and follow-ups."""
         handler = HANDLERS.get(intent_id)
         pages = words.pages(intent_id)
         if handler is None:
             return Answer(intent_id, pages, words.knowledge.intents[intent_id].followups)
-        turn = Turn(inbound, intent_id, pages[0], state, self.store, words.knowledge, handoff=self.handoff)
+        turn = Turn(inbound, intent_id, pages[0], conversation.state, self.store, words.knowledge, handoff=self.handoff,
+                    conversation=conversation)
         return Answer(intent_id, handler(turn))
 
     def _send(self, sender, answer, conversation, words):

@@ -31,16 +31,21 @@ class Handoff:
 
     # The patient's side.
 
-    def escalate(self, inbound, reason, urgent=False, now=None):
-        """Queue the chat for a coordinator (urgent ones on top) and alert the on-duty numbers; returns the chat."""
+    def escalate(self, inbound, conversation, reason, urgent=False, now=None):
+        """Queue the chat for a coordinator (urgent ones on top) and alert the on-duty numbers; returns the chat.
+
+        `conversation` is the patient's turn (store.Conversation): the chat's event goes to the transcript with it.
+        """
         now = time.time() if now is None else now
-        chat, change = self.store.escalate(inbound.sender, reason, urgent, inbound.profile_name, now)
+        # Outside office hours only urgent chats wake anyone; the others alert when the office opens.
+        alerting = urgent or self.hours.is_open(now)
+        # The escalation records the alert's time itself, so alerting costs no round trip of its own.
+        chat, change = self.store.escalate(inbound.sender, reason, urgent, inbound.profile_name, now, alerting)
         if change == "new":
             metrics.HANDOFFS.inc()
-            self.store.append(inbound.sender, "event", "", event="waiting", reason=reason)
-        # Outside office hours only urgent chats wake anyone; the others alert when the office opens.
-        if change and (urgent or self.hours.is_open(now)):
-            self.alert(chat, "alert_urgent" if urgent else "alert_new", now)
+            conversation.append("event", "", event="waiting", reason=reason)
+        if change and alerting:
+            self._alert(chat, "alert_urgent" if urgent else "alert_new", now)
         log.info("chat %s escalated (%s%s)", chat["id"], reason, ", urgent" if urgent else "")
         return chat
 
@@ -173,8 +178,13 @@ class Handoff:
     # Alerts and the periodic sweep.
 
     def alert(self, chat, message, now=None):
-        """Alert every on-duty number about the chat (through the job list, so nothing waits for Twilio)."""
+        """Alert every on-duty number about the chat, and remember when."""
         now = time.time() if now is None else now
+        self._alert(chat, message, now)
+        self.store.alerted(chat["sender"], now)
+
+    def _alert(self, chat, message, now):
+        """Queue the alert to every on-duty number (through the job list, so nothing waits for Twilio)."""
         numbers = self.settings.on_duty
         if not numbers:
             log.warning("chat %s waits for a coordinator but ON_DUTY_NUMBERS is empty: nobody was alerted", chat["id"])
@@ -182,7 +192,6 @@ class Handoff:
                         console=self.settings.PUBLIC_BASE_URL.rstrip("/") + "/console/")
         for number in numbers:
             self.jobs.add({"kind": "alert", "to": number, "body": text})
-        self.store.alerted(chat["sender"], now)
 
     def sweep(self, now=None):
         """Alert again about chats left unclaimed too long; return idle chats to the assistant."""

@@ -49,9 +49,10 @@ redis.call('ZREM', KEYS[3], ARGV[1])
 return chat
 """
 # A chat joins the queue once, and an urgent message raises a waiting one to the top. The record, the
-# queue, the chat's id and the day's count are written together, in one round trip: an emergency waits
-# for nothing. ARGV: sender, urgent ("1" or ""), reason, a new chat id, now, retention, URGENT_AHEAD,
-# profile, how long the day's counts are kept. Returns {change, the chat's hash}.
+# queue, the chat's id, the day's count and the time of the alert are written together, in one round
+# trip: an emergency waits for nothing. ARGV: sender, urgent ("1" or ""), reason, a new chat id, now,
+# retention, URGENT_AHEAD, profile, how long the day's counts are kept, alerting ("1" or "": the change
+# is alerted now). Returns {change, the chat's hash}.
 _ESCALATE = """
 local chat = redis.call('HGETALL', KEYS[1])
 if #chat > 0 then
@@ -59,6 +60,7 @@ if #chat > 0 then
   for i = 1, #chat, 2 do fields[chat[i]] = chat[i + 1] end
   if ARGV[2] ~= '1' or fields['urgent'] == '1' then return {'', chat} end
   redis.call('HSET', KEYS[1], 'urgent', '1', 'reason', ARGV[3])
+  if ARGV[10] == '1' then redis.call('HSET', KEYS[1], 'alerted_at', ARGV[5]) end
   -- XX: a chat claimed a moment ago stays out of the queue.
   redis.call('ZADD', KEYS[3], 'XX', tonumber(fields['since']) - tonumber(ARGV[7]), ARGV[1])
   return {'urgent', redis.call('HGETALL', KEYS[1])}
@@ -72,7 +74,7 @@ redis.call('EXPIRE', KEYS[2], ARGV[6])
 if id == ARGV[4] then redis.call('SET', KEYS[5], ARGV[1], 'EX', ARGV[6]) end
 local urgent = ARGV[2] == '1' and '1' or '0'
 redis.call('HSET', KEYS[1], 'id', id, 'status', 'waiting', 'reason', ARGV[3], 'urgent', urgent, 'since', ARGV[5],
-           'profile', ARGV[8], 'alerted_at', '0')
+           'profile', ARGV[8], 'alerted_at', ARGV[10] == '1' and ARGV[5] or '0')
 redis.call('EXPIRE', KEYS[1], ARGV[6])
 local ahead = 0
 if urgent == '1' then ahead = tonumber(ARGV[7]) end
@@ -556,17 +558,18 @@ class Store:
     # The handoff queue. A chat record (hash chat:<sender>) exists while the patient waits for a
     # coordinator (status "waiting", in the queue) or talks with one (status "claimed").
 
-    def escalate(self, sender, reason, urgent=False, profile="", now=None):
+    def escalate(self, sender, reason, urgent=False, profile="", now=None, alerting=False):
         """Put the sender's chat in the queue unless it is already there or claimed; urgent raises it to the top.
 
         Returns (chat, change): change is "new", "urgent" (an existing chat just became urgent) or "".
+        `alerting`: the coordinators are alerted about a change now, so the chat records the time.
         """
         now = time.time() if now is None else now
         new_id = secrets.token_urlsafe(12)
         keys = [self.key("chat", sender), self.key("chatref", sender), self.key("queue", "waiting"),
                 f"{self.prefix}activity:{self._day(now)}", self.key("chatid", new_id)]
         args = [sender, "1" if urgent else "", reason, new_id, repr(now), self.retention_seconds, URGENT_AHEAD,
-                profile[:60], (ACTIVITY_DAYS + 2) * 86400]
+                profile[:60], (ACTIVITY_DAYS + 2) * 86400, "1" if alerting else ""]
         change, raw = self._escalate(keys=keys, args=args, client=self.redis)
         chat = _chat(sender, dict(zip(raw[::2], raw[1::2])))
         if change == "new" and chat["id"] != new_id:

@@ -13,6 +13,7 @@ import pytest
 from bot import create_app
 from bot.assistant import Inbound
 from bot.hours import DAYS
+from bot.store import Conversation
 from tests.conftest import CLINIC_NUMBER, ON_DUTY
 
 SENDER = "whatsapp:+919800000001"
@@ -244,6 +245,24 @@ def test_an_unclaimed_chat_alerts_again(app, assistant, handoff, twilio_api):
     run_jobs(app)
     assert {m["To"] for m in twilio_api.messages} == set(ON_DUTY)
     assert twilio_api.messages[0]["Body"] == f"Still waiting whatsapp:+*********001 {again // 60} min /console/"
+
+
+def test_a_chat_raised_to_urgent_alerts_then_and_reminds_from_then(app, assistant, handoff, store, twilio_api):
+    say(assistant, "agent")
+    later = time.time() + 20 * 60
+    handoff.escalate(Inbound(sender=SENDER, body="chest pain now"), Conversation({}, False, None, None), "emergency",
+                     urgent=True, now=later)
+    run_jobs(app, later)
+    assert {m["Body"].split(" ")[0] for m in twilio_api.messages[-len(ON_DUTY):]} == {"URGENT"}
+    twilio_api.messages.clear()
+    # Twenty minutes after the first alert, but not yet ALERT_AGAIN_MINUTES after the urgent one.
+    again = handoff.settings.ALERT_AGAIN_MINUTES * 60
+    handoff.sweep(later + again - 30)
+    run_jobs(app, later + again - 30)
+    assert twilio_api.messages == []
+    handoff.sweep(later + again + 1)
+    run_jobs(app, later + again + 1)
+    assert {m["To"] for m in twilio_api.messages} == set(ON_DUTY)
 
 
 @pytest.fixture
