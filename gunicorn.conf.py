@@ -1,9 +1,11 @@
-"""gunicorn reads this file from the working folder: metrics shared by all worker processes.
+"""gunicorn reads this file from the working folder: metrics shared by all worker processes, and the
+garbage collector told to leave alone what a worker loads once.
 
 prometheus-client's multiprocess mode needs PROMETHEUS_MULTIPROC_DIR set before any worker imports it,
 an empty folder at each start, and the files of a worker that exited marked as dead.
 """
 
+import gc
 import glob
 import os
 import shutil
@@ -32,3 +34,14 @@ def child_exit(server, worker):
 def on_exit(server):
     if _made_here:
         shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+
+
+def post_worker_init(worker):
+    """Leave what the worker loaded out of the garbage collector's full passes.
+
+    A worker starts with some 66,000 objects (the modules of the app and its libraries, the knowledge)
+    that live as long as the process; a full collection walks every one of them (about 19 ms, every few
+    thousand messages), and all the worker's threads wait meanwhile. A knowledge file reloaded later is
+    collected as usual.
+    """
+    gc.freeze()
