@@ -37,18 +37,22 @@ class Inbound:
 
 @dataclass
 class Turn:
-    """What a handler works with: the message, its intent and curated reply, and the mutable state."""
+    """What a handler works with: the message, its intent and curated reply, and the conversation."""
 
     inbound: Inbound
     intent: str
     reply: str
-    state: dict
+    # The conversation as the sender's turn read it, and what the message changes (store.Conversation).
+    conversation: object
     store: object
     knowledge: object
     handoff: object = None
     notes: dict = field(default_factory=dict)
-    # What the message changes, written to Redis as the sender's turn ends (store.Conversation).
-    conversation: object = None
+
+    @property
+    def state(self):
+        """The conversation's mutable state."""
+        return self.conversation.state
 
 
 class Assistant:
@@ -223,8 +227,7 @@ class Assistant:
         pages = words.pages(intent_id)
         if handler is None:
             return Answer(intent_id, pages, words.knowledge.intents[intent_id].followups)
-        turn = Turn(inbound, intent_id, pages[0], conversation.state, self.store, words.knowledge, handoff=self.handoff,
-                    conversation=conversation)
+        turn = Turn(inbound, intent_id, pages[0], conversation, self.store, words.knowledge, handoff=self.handoff)
         return Answer(intent_id, handler(turn))
 
     def _send(self, sender, answer, conversation, words):
