@@ -1,6 +1,7 @@
 """Spelled words -> canonical words: the synonyms of responses.yaml, then rapidfuzz spelling correction."""
 
 import re
+import weakref
 from collections import Counter, defaultdict
 from functools import lru_cache
 
@@ -81,8 +82,11 @@ class Reader:
                     self.skeletons.setdefault(skeleton(word), word)
         self._corrected = {}
         # A message is read more than once (for emergency signs, then by parts and by its question alone),
-        # and many messages are alike ("hi", "cost?"): the most recent readings are kept.
-        self._read = lru_cache(maxsize=_READ_CACHE)(self._read_words)
+        # and many messages are alike ("hi", "cost?"): the most recent readings are kept. The cache holds
+        # the reader weakly: a bound method would make a cycle, which outlives a replaced knowledge file
+        # in a worker that froze what it loaded (gunicorn.conf.py).
+        read_words = weakref.WeakMethod(self._read_words)
+        self._read = lru_cache(maxsize=_READ_CACHE)(lambda words: read_words()(words))
 
     def base(self, word):
         """A spelled word without its English ending ("vomiting" -> "vomit")."""

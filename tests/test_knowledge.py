@@ -1,7 +1,9 @@
 """The knowledge file: the real one is valid and complete; broken edits are named and refused."""
 
+import gc
 import os
 import time
+import weakref
 
 import pytest
 
@@ -204,6 +206,25 @@ def test_an_edit_is_picked_up_and_a_broken_one_keeps_the_last_good(tmp_path, cap
     assert source.current().intents["costs"].reply.startswith("Prices differ.")
     assert "unknown field 'replys'" in str(source.error)
     assert "still serving the last good version" in caplog.text
+
+
+def test_a_replaced_version_is_freed_without_waiting_for_the_garbage_collector(tmp_path):
+    """Workers freeze what they loaded (gunicorn.conf.py): a version caught in a reference cycle would stay for good."""
+    path = tmp_path / "responses.yaml"
+    path.write_text(fixture_text(), encoding="utf-8")
+    source = KnowledgeFile(str(path), check_every=0)
+    first = source.current()
+    first.matcher.match("what are the side efects")  # its reader keeps readings and corrections
+    gone = [weakref.ref(part) for part in (first, first.matcher, first.matcher.reader)]
+    gc.disable()
+    try:
+        del first
+        path.write_text(fixture_text().replace("Costs vary.", "Prices differ."), encoding="utf-8")
+        bump(path)
+        assert source.current().intents["costs"].reply.startswith("Prices differ.")
+        assert [ref() for ref in gone] == [None, None, None]
+    finally:
+        gc.enable()
 
 
 def bump(path):
