@@ -48,12 +48,33 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 return chat
 """
+
+# A chat's id: random, stable while anything is kept about the sender, so console addresses and logs never
+# carry the number. Gets it, or makes `new_id` the sender's, and keeps it for the retention time; a new id's
+# way back to the number is written here, an existing one's by the caller (its key is not known before).
+_CHAT_ID = """
+local function chat_id(ref, new_key, sender, new_id, retention)
+  local id = redis.call('GET', ref)
+  if not id then
+    id = new_id
+    redis.call('SET', ref, id)
+    redis.call('SET', new_key, sender, 'EX', retention)
+  end
+  redis.call('EXPIRE', ref, retention)
+  return id
+end
+"""
+# KEYS: chatref, chatid of new_id. ARGV: sender, new_id, retention.
+_GET_CHAT_ID = _CHAT_ID + """
+return chat_id(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
+"""
+
 # A chat joins the queue once, and an urgent message raises a waiting one to the top. The record, the
 # queue, the chat's id, the day's count and the time of the alert are written together, in one round
 # trip: an emergency waits for nothing. ARGV: sender, urgent ("1" or ""), reason, a new chat id, now,
 # retention, URGENT_AHEAD, profile, how long the day's counts are kept, alerting ("1" or "": the change
 # is alerted now). Returns {change, the chat's hash}.
-_ESCALATE = """
+_ESCALATE = _CHAT_ID + """
 local chat = redis.call('HGETALL', KEYS[1])
 if #chat > 0 then
   local fields = {}
@@ -65,13 +86,7 @@ if #chat > 0 then
   redis.call('ZADD', KEYS[3], 'XX', tonumber(fields['since']) - tonumber(ARGV[7]), ARGV[1])
   return {'urgent', redis.call('HGETALL', KEYS[1])}
 end
-local id = redis.call('GET', KEYS[2])
-if not id then
-  id = ARGV[4]
-  redis.call('SET', KEYS[2], id)
-end
-redis.call('EXPIRE', KEYS[2], ARGV[6])
-if id == ARGV[4] then redis.call('SET', KEYS[5], ARGV[1], 'EX', ARGV[6]) end
+local id = chat_id(KEYS[2], KEYS[5], ARGV[1], ARGV[4], ARGV[6])
 local urgent = ARGV[2] == '1' and '1' or '0'
 redis.call('HSET', KEYS[1], 'id', id, 'status', 'waiting', 'reason', ARGV[3], 'urgent', urgent, 'since', ARGV[5],
            'profile', ARGV[8], 'alerted_at', ARGV[10] == '1' and ARGV[5] or '0')
@@ -420,6 +435,7 @@ class Store:
         self._append_once = redis_client.register_script(_APPEND_ONCE)
         self._escalate = redis_client.register_script(_ESCALATE)
         self._keep = redis_client.register_script(_KEEP)
+        self._chat_id = redis_client.register_script(_GET_CHAT_ID)
         self._restarting = threading.Lock()
         # Redis's clock minus ours (seconds), learnt from each lock answer; and how long we wait for one.
         self._clock = None
@@ -613,9 +629,8 @@ class Store:
                 profile[:60], (ACTIVITY_DAYS + 2) * 86400, "1" if alerting else ""]
         change, raw = self._escalate(keys=keys, args=args, client=self.redis)
         chat = _chat(sender, dict(zip(raw[::2], raw[1::2])))
-        if change == "new" and chat["id"] != new_id:
-            # A patient seen before keeps their chat's id; its way back to the number lives as long as the chat.
-            self.redis.set(self.key("chatid", chat["id"]), sender, ex=self.retention_seconds)
+        if change == "new":
+            self._keep_way_back(sender, chat["id"], new_id)
         return chat, change
 
     def chat(self, sender):
@@ -624,16 +639,16 @@ class Store:
 
     def chat_id(self, sender):
         """A random, stable id for the sender's chat, so console addresses and logs never carry the number."""
-        ref = self.key("chatref", sender)
-        chat_id = self.redis.get(ref)
-        if not chat_id:
-            self.redis.set(ref, secrets.token_urlsafe(12), nx=True)
-            chat_id = self.redis.get(ref)
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.expire(ref, self.retention_seconds)
-        pipe.set(self.key("chatid", chat_id), sender, ex=self.retention_seconds)
-        pipe.execute()
+        new_id = secrets.token_urlsafe(12)
+        keys = [self.key("chatref", sender), self.key("chatid", new_id)]
+        chat_id = self._chat_id(keys=keys, args=[sender, new_id, self.retention_seconds], client=self.redis)
+        self._keep_way_back(sender, chat_id, new_id)
         return chat_id
+
+    def _keep_way_back(self, sender, chat_id, new_id):
+        """A patient seen before keeps their chat's id; its way back to the number lives as long as the rest."""
+        if chat_id != new_id:
+            self.redis.set(self.key("chatid", chat_id), sender, ex=self.retention_seconds)
 
     def sender_of(self, chat_id):
         """The sender behind a chat id, or None."""
