@@ -327,6 +327,25 @@ _KEEP = _KEEP_QUESTION + """
 return keep_question(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 """
 
+# The day's counts of one patient message: the message (and the intent it got, when one), and the patient
+# among the day's distinct ones.
+_COUNT_MESSAGE = """
+local function count_message(activity, patients, intent, sender, activity_s)
+  redis.call('HINCRBY', activity, 'messages', 1)
+  if intent ~= '' then
+    redis.call('HINCRBY', activity, 'intent:' .. intent, 1)
+  end
+  redis.call('EXPIRE', activity, activity_s)
+  -- A HyperLogLog counts distinct patients without keeping their numbers.
+  redis.call('PFADD', patients, sender)
+  redis.call('EXPIRE', patients, activity_s)
+end
+"""
+# KEYS: activity, patients. ARGV: intent (or empty), sender, activity_s.
+_COUNT = _COUNT_MESSAGE + """
+count_message(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
+"""
+
 # The end of a turn: what the message changed, then the turn given back, in one script.
 # KEYS: turn, seen, activity, patients, then the sender's: transcript, state, notice and the other kinds
 # (SENDER_KINDS, "unanswered" the last), then with a question kept: the question, the questions' index.
@@ -336,7 +355,7 @@ return keep_question(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[
 # Whenever something about the sender is written, every key kept about them lives for the retention time again.
 # The sid is marked seen after the entries: a script that fails halfway keeps what it wrote, and a message
 # marked seen but never pushed would be lost for good. Returns {1 when the turn was still ours, questions kept}.
-_END_TURN = _KEEP_QUESTION + """
+_END_TURN = _KEEP_QUESTION + _COUNT_MESSAGE + """
 local retention, wrote, kept = ARGV[4], false, 0
 for i = 15, #ARGV, 2 do
   if ARGV[i] == '0' or redis.call('EXISTS', KEYS[2]) == 0 then
@@ -366,14 +385,7 @@ if wrote then
   end
 end
 if ARGV[9] == '1' then
-  redis.call('HINCRBY', KEYS[3], 'messages', 1)
-  if ARGV[10] ~= '' then
-    redis.call('HINCRBY', KEYS[3], 'intent:' .. ARGV[10], 1)
-  end
-  redis.call('EXPIRE', KEYS[3], ARGV[6])
-  -- A HyperLogLog counts distinct patients without keeping their numbers.
-  redis.call('PFADD', KEYS[4], ARGV[11])
-  redis.call('EXPIRE', KEYS[4], ARGV[6])
+  count_message(KEYS[3], KEYS[4], ARGV[10], ARGV[11], ARGV[6])
 end
 if ARGV[2] == '1' then
   redis.call('SET', KEYS[2], '1', 'EX', ARGV[3])
@@ -436,6 +448,7 @@ class Store:
         self._escalate = redis_client.register_script(_ESCALATE)
         self._keep = redis_client.register_script(_KEEP)
         self._chat_id = redis_client.register_script(_GET_CHAT_ID)
+        self._count = redis_client.register_script(_COUNT)
         self._restarting = threading.Lock()
         # Redis's clock minus ours (seconds), learnt from each lock answer; and how long we wait for one.
         self._clock = None
@@ -852,15 +865,13 @@ class Store:
         return f"{self.prefix}question:{question_id}"
 
     def count_message(self, sender, intent=None, now=None):
-        """Count one patient message for the day (and the patient, and the intent it got)."""
-        now = time.time() if now is None else now
-        day = self._day(now)
-        pipe = self.redis.pipeline(transaction=False)
-        self._count(pipe, now, "messages", *([f"intent:{intent}"] if intent else []))
-        # A HyperLogLog counts distinct patients without keeping their numbers.
-        pipe.pfadd(f"{self.prefix}patients:{day}", sender)
-        pipe.expire(f"{self.prefix}patients:{day}", (ACTIVITY_DAYS + 2) * 86400)
-        pipe.execute()
+        """Count one patient message for the day (and the patient, and the intent it got).
+
+        A patient's turn counts its message with the rest of the turn (Conversation.count_message).
+        """
+        day = self._day(time.time() if now is None else now)
+        keys = [f"{self.prefix}activity:{day}", f"{self.prefix}patients:{day}"]
+        self._count(keys=keys, args=[intent or "", sender, (ACTIVITY_DAYS + 2) * 86400], client=self.redis)
 
     def activity(self, days, now=None):
         """Per day, oldest first: {day, messages, patients, unanswered, handoffs, intents: {intent: count}}."""
@@ -878,12 +889,6 @@ class Store:
             out.append({"day": day, "patients": patients, "intents": intents,
                         **{name: int(counts.get(name, 0)) for name in ("messages", "unanswered", "handoffs")}})
         return out
-
-    def _count(self, pipe, now, *fields):
-        key = f"{self.prefix}activity:{self._day(now)}"
-        for name in fields:
-            pipe.hincrby(key, name, 1)
-        pipe.expire(key, (ACTIVITY_DAYS + 2) * 86400)
 
     def _day(self, now):
         return datetime.fromtimestamp(now, self.zone).date().isoformat()
