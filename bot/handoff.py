@@ -188,10 +188,10 @@ class Handoff:
         numbers = self.settings.on_duty
         if not numbers:
             log.warning("chat %s waits for a coordinator but ON_DUTY_NUMBERS is empty: nobody was alerted", chat["id"])
+            return
         text = self.say(message, number=mask(chat["sender"]), waited=int((now - chat["since"]) // 60),
                         console=self.settings.PUBLIC_BASE_URL.rstrip("/") + "/console/")
-        for number in numbers:
-            self.jobs.add({"kind": "alert", "to": number, "body": text})
+        self.jobs.add_all([{"kind": "alert", "to": number, "body": text} for number in numbers])
 
     def sweep(self, now=None):
         """Alert again about chats left unclaimed too long; return idle chats to the assistant."""

@@ -48,15 +48,21 @@ class Jobs:
 
     def add(self, job, at=None):
         """Queue a job to run at `at` (now by default); returns its id."""
-        job_id = uuid.uuid4().hex
+        return self.add_all([job], at)[0]
+
+    def add_all(self, jobs, at=None):
+        """Queue jobs to run at `at` (now by default), in one round trip; returns their ids."""
+        ids = [uuid.uuid4().hex for _ in jobs]
+        due = time.time() if at is None else at
         pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(self.data_key, job_id, json.dumps({"attempts": 0, **job}, ensure_ascii=False))
-        pipe.zadd(self.due_key, {job_id: time.time() if at is None else at})
-        # Wake one sleeping worker so the job goes out at once rather than at its next round.
-        pipe.rpush(self.wake_key, 1)
+        pipe.hset(self.data_key, mapping={job_id: json.dumps({"attempts": 0, **job}, ensure_ascii=False)
+                                          for job_id, job in zip(ids, jobs)})
+        pipe.zadd(self.due_key, {job_id: due for job_id in ids})
+        # Wake sleeping workers so the jobs go out at once rather than at their next round.
+        pipe.rpush(self.wake_key, *[1] * len(ids))
         pipe.ltrim(self.wake_key, -10, -1)
         pipe.execute()
-        return job_id
+        return ids
 
     def due(self, now=None, limit=20):
         """Lease and return the jobs due by `now` as (id, job) pairs."""
