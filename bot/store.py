@@ -422,6 +422,8 @@ CONVERSATION_KINDS = ("state", "optout", "chat", "notice")
 UNANSWERED_LIMIT = 5000
 # Daily counts hold no personal data; they are kept for the activity view's longest period.
 ACTIVITY_DAYS = 90
+# How long a day's counts live: the activity view's longest period, with two days to spare at its edge.
+ACTIVITY_SECONDS = (ACTIVITY_DAYS + 2) * 86400
 # A phone number written in a message (7 digits or more, spaces and dashes allowed) is hidden before keeping it.
 _NUMBER_IN_TEXT = re.compile(r"\+?\d(?:[\s-]?\d){6,}")
 
@@ -604,7 +606,7 @@ class Store:
             question = (entry, question_id, repr(now))
         counted = conversation.counted is not None
         args = [token, "1" if mark_seen else "", SEEN_SECONDS, self.retention_seconds, self.transcript_limit,
-                (ACTIVITY_DAYS + 2) * 86400, conversation.saved or "", conversation.noticed or "",
+                ACTIVITY_SECONDS, conversation.saved or "", conversation.noticed or "",
                 "1" if counted else "", conversation.counted or "", sender if counted else "", *question,
                 *(item for entry in conversation.entries for item in entry)]
         ours, kept = self._finish(keys=keys, args=args, client=self.redis)
@@ -639,7 +641,7 @@ class Store:
         keys = [self.key("chat", sender), self.key("chatref", sender), self.key("queue", "waiting"),
                 f"{self.prefix}activity:{self._day(now)}", self.key("chatid", new_id)]
         args = [sender, "1" if urgent else "", reason, new_id, repr(now), self.retention_seconds, URGENT_AHEAD,
-                profile[:60], (ACTIVITY_DAYS + 2) * 86400, "1" if alerting else ""]
+                profile[:60], ACTIVITY_SECONDS, "1" if alerting else ""]
         change, raw = self._escalate(keys=keys, args=args, client=self.redis)
         chat = _chat(sender, dict(zip(raw[::2], raw[1::2])))
         if change == "new":
@@ -833,7 +835,7 @@ class Store:
         question_id, entry = self._question_entry(sender, text, now)
         keys = [self._question(question_id), f"{self.prefix}unanswered", self.key("unanswered", sender),
                 f"{self.prefix}activity:{self._day(now)}"]
-        args = [entry, question_id, repr(now), self.retention_seconds, (ACTIVITY_DAYS + 2) * 86400]
+        args = [entry, question_id, repr(now), self.retention_seconds, ACTIVITY_SECONDS]
         self._trim_unanswered(self._keep(keys=keys, args=args, client=self.redis))
 
     def _question_entry(self, sender, text, now):
@@ -871,7 +873,7 @@ class Store:
         """
         day = self._day(time.time() if now is None else now)
         keys = [f"{self.prefix}activity:{day}", f"{self.prefix}patients:{day}"]
-        self._count(keys=keys, args=[intent or "", sender, (ACTIVITY_DAYS + 2) * 86400], client=self.redis)
+        self._count(keys=keys, args=[intent or "", sender, ACTIVITY_SECONDS], client=self.redis)
 
     def activity(self, days, now=None):
         """Per day, oldest first: {day, messages, patients, unanswered, handoffs, intents: {intent: count}}."""
