@@ -27,12 +27,19 @@ _CONSONANTS = {
 _NUKTA = {"j": "z", "ph": "f"}
 _VIRAMA, _NUKTA_SIGN, _VISARGA = "\u094d", "\u093c", "\u0903"
 _NASALS = {"\u0902", "\u0901"}  # anusvara, chandrabindu
+# Before p, b or m a nasal sign sounds "m": "संबंध", "सम्बन्ध" and "sambandh" are one word, as are "लंबा" and "lamba".
+# A nasal sign is written "N" until the letter after it is known.
+_NASAL_LABIAL = re.compile(r"N(?=[pbm])")
 _DIGITS_AND_DANDA = str.maketrans({**{chr(0x966 + n): str(n) for n in range(10)}, "।": ".", "॥": "."})
-_DEVANAGARI_WORD = re.compile(r"[\u0900-\u0963\u0970-\u097f]+")
+# Zero-width joiners only choose how a conjunct is drawn ("क्‍या" is "क्या"): part of the word, and dropped.
+_DEVANAGARI_WORD = re.compile(r"[\u0900-\u0963\u0970-\u097f\u200c\u200d]+")
 
 _APOSTROPHES = re.compile(r"['’‘`´]")
 _WORD = re.compile(r"[a-z0-9]+")
 _DOUBLED = re.compile(r"([a-z])\1+")
+# Hinglish writes one sound two ways ("fayda", "phayda"; "zyada", "jyada"; फ़ and फ, ज़ and ज in Devanagari):
+# each pair reads as one letter, in patients' words and the phrases alike.
+_SOUNDS = (("ph", "f"), ("z", "j"))
 _SENTENCE = re.compile(r"[^.?!\n]+[.?!\n]*")
 # Endings folded away so "cured", "cures" and "cure" compare equal; the longest that fits is taken.
 _ENDINGS = (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", ""), ("e", ""), ("ly", ""))
@@ -61,7 +68,7 @@ def _latin(word):
         elif ch == _VIRAMA:
             syllables[-1][1:] = ["", False]
         elif ch in _NASALS:
-            syllables[-1][1:] = [syllables[-1][1] + "n", False]
+            syllables[-1][1:] = [syllables[-1][1] + "N", False]
         elif ch == _VISARGA:
             syllables[-1][1:] = [syllables[-1][1] + "h", False]
     # Schwa deletion: the inherent "a" is not spoken at the end of a word ("dard", not "darda"),
@@ -71,7 +78,8 @@ def _latin(word):
     for i in range(len(syllables) - 2, 0, -1):
         if syllables[i][2] and syllables[i][0] and syllables[i - 1][1] and syllables[i + 1][1]:
             syllables[i][1] = ""
-    return "".join(consonant + vowel for consonant, vowel, _ in syllables)
+    latin = "".join(consonant + vowel for consonant, vowel, _ in syllables)
+    return _NASAL_LABIAL.sub("m", latin).replace("N", "n")
 
 
 def fold(text):
@@ -86,7 +94,9 @@ def fold(text):
 
 @lru_cache(maxsize=65536)
 def spell(word):
-    """A word with doubled letters folded ("bukhaar" -> "bukhar", "hiii" -> "hi"); numbers are left alone."""
+    """A word with doubled letters and "ph"/"z" folded ("bukhaar" -> "bukhar", "zyaada" -> "jyada"); numbers are left alone."""
+    for written, read in _SOUNDS:
+        word = word.replace(written, read)
     return _DOUBLED.sub(r"\1", word)
 
 
