@@ -31,10 +31,10 @@ def chat(args, settings):
 
 def match(args, settings):
     """Print one JSON line per text: {"text", "intent", "score", "runner_up", "margin"}."""
-    matcher = knowledge.load(settings.KNOWLEDGE_PATH).matcher
+    known = _load(settings)
     texts = args.texts or (line.rstrip("\n") for line in sys.stdin)
     for text in texts:
-        result = matcher.match(text)
+        result = known.match(text)
         print(json.dumps({
             "text": text,
             "intent": result.intent,
@@ -47,13 +47,13 @@ def match(args, settings):
 
 def evaluate(args, settings):
     """Accuracy, rejection, recall per intent and kind, and confusions over a labelled JSONL file."""
-    matcher = knowledge.load(settings.KNOWLEDGE_PATH).matcher
+    known = _load(settings)
     with open(args.file, encoding="utf-8") as fh:
         cases = [json.loads(line) for line in fh if line.strip()]
     per_intent, per_kind, confusions = defaultdict(Counter), defaultdict(Counter), Counter()
     asked, false_alarms = Counter(), 0
     for case in cases:
-        expected, result = case.get("intent"), matcher.match(case["text"])
+        expected, result = case.get("intent"), known.match(case["text"])
         got = result.intent
         right = got is None if expected is None else got is not None and (got == expected or got.startswith(expected + "."))
         per_intent[expected or "null"][right] += 1
@@ -154,6 +154,11 @@ def add_coordinator(args, settings):
     ops = "with" if store.coordinator(name)["ops"] else "without"
     print(f"{'updated' if existed else 'added'} coordinator {name} ({ops} the operations pages): log in at /console/login")
     return 0
+
+
+def _load(settings):
+    """The knowledge and red flags as the server loads them."""
+    return knowledge.load(settings.KNOWLEDGE_PATH, safety_path=settings.SAFETY_PATH, limits=settings.safety_limits)
 
 
 def _fraction(value):

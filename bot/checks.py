@@ -47,6 +47,7 @@ class Source:
     handled: tuple
     expectations: Path
     expectations_given: bool
+    safety: tuple = None  # (text, path, limits) of the red flags
 
     def at(self, at, message):
         """A Problem at a field of the knowledge file."""
@@ -91,13 +92,14 @@ def run(path, settings, expectations=None, handled=()):
     report = Report(path)
     try:
         data, lines, written_twice = knowledge.read(knowledge.read_text(path), path)
-        report.knowledge = knowledge.build(data, lines, path, handled=handled, problems=written_twice)
+        safety = (knowledge.read_text(settings.SAFETY_PATH), settings.SAFETY_PATH, settings.safety_limits)
+        report.knowledge = knowledge.build(data, lines, path, handled=handled, problems=written_twice, safety=safety)
     except KnowledgeError as exc:
         report.findings = [Finding("error", problem) for problem in exc.problems]
         return report
     given = expectations is not None
     source = Source(path, data, lines, report.knowledge, settings, tuple(handled),
-                    Path(expectations) if given else Path(path).with_name(EXPECTATIONS), given)
+                    Path(expectations) if given else Path(path).with_name(EXPECTATIONS), given, safety)
     for check in CHECKS:
         report.findings.extend(check(source, report))
     return report
@@ -119,23 +121,42 @@ def closer_to_another_intent(source, report):
     for fold in range(FOLDS):
         held_out, trimmed = [], {}
         for intent_id, body in intents.items():
+            # The emergency phrases are the red flags' business (see red_flags below), not a topic's.
+            if intent_id == EMERGENCY:
+                trimmed[intent_id] = body
+                continue
             phrases = list(body["phrases"])
             out = set(range(fold, len(phrases), FOLDS)) if len(phrases) > 1 else set()
             held_out += [(intent_id, i, str(phrases[i])) for i in sorted(out)]
             trimmed[intent_id] = {**body, "phrases": [p for i, p in enumerate(phrases) if i not in out]}
         matcher = knowledge.build({**source.data, "intents": trimmed}, source.lines, source.path,
-                                  handled=source.handled).matcher
+                                  handled=source.handled, safety=source.safety).matcher
         for intent_id, index, phrase in held_out:
             match = matcher.match(phrase)
             if match.intent in (None, intent_id):
                 continue
-            risk = (" A patient writing something like it may not get the emergency advice."
-                    if intent_id == EMERGENCY else
-                    f" Patients writing something like it may get the '{match.intent}' answer.")
             yield Finding("warning", source.at(("intents", intent_id, "phrases", index), (
                 f"'{phrase}' sits closer to '{match.intent}' than to its own intent: without this exact phrase "
-                f"the matcher answers it as '{match.intent}' (score {match.score:.0f}).{risk} "
-                f"Make it more typical of '{intent_id}', or move it.")), loud=intent_id == EMERGENCY)
+                f"the matcher answers it as '{match.intent}' (score {match.score:.0f}). Patients writing something "
+                f"like it may get the '{match.intent}' answer. Make it more typical of '{intent_id}', or move it.")))
+
+
+def red_flags(source, report):
+    """The emergency path: safety.yaml reviewed by a clinician, and every emergency phrase of the knowledge opening it."""
+    safety_path = source.settings.SAFETY_PATH
+    flags = knowledge.read(knowledge.read_text(safety_path), safety_path)
+    data, lines = flags[0], flags[1]
+    if not data.get("reviewed_by") or not data.get("reviewed_on"):
+        yield Finding("warning", locate(safety_path, lines, ("reviewed_by",), (
+            "RED FLAGS: not approved by a clinician (reviewed_by or reviewed_on empty). Once the clinical lead has "
+            "approved the red flags, fill in their name and the date.")), loud=True)
+    emergency = source.knowledge.intents.get(EMERGENCY)
+    for index, phrase in enumerate(emergency.phrases if emergency else ()):
+        if not source.knowledge.safety.alarm(phrase):
+            yield Finding("warning", source.at(("intents", EMERGENCY, "phrases", index), (
+                f"'{phrase}' is an emergency phrase, but the red flags (safety.yaml) do not open the emergency path "
+                "for it: a patient writing it would not get the emergency advice. Ask the clinical lead to add its "
+                "words to safety.yaml.")), loud=True)
 
 
 def without_hinglish(source, report):
@@ -193,7 +214,6 @@ def expectations(source, report):
         yield Finding("error", Problem(path, 1, "", "must list intent ids, each with the phrases that must reach it"))
         return
     known = list(source.knowledge.intents) + [FALLBACK]
-    matcher = source.knowledge.matcher
     for intent_id, phrases in data.items():
         if intent_id not in known:
             hint = difflib.get_close_matches(str(intent_id), known, n=1)
@@ -205,7 +225,7 @@ def expectations(source, report):
             continue
         for index, phrase in enumerate(phrases):
             report.expected += 1
-            failure = _unexpected(matcher.match(str(phrase)), str(phrase), intent_id)
+            failure = _unexpected(source.knowledge.match(str(phrase)), str(phrase), intent_id)
             if failure:
                 report.expected_failed += 1
                 yield Finding("error", locate(path, lines, (intent_id, index), failure), loud=EMERGENCY == intent_id)
@@ -226,4 +246,4 @@ def _unexpected(match, phrase, expected):
     return f"'{phrase}' should reach '{expected}' but {got}.{advice}"
 
 
-CHECKS = (closer_to_another_intent, without_hinglish, review, expectations)
+CHECKS = (red_flags, closer_to_another_intent, without_hinglish, review, expectations)

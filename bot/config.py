@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.hours import HoursError, OfficeHours
+from bot.safety import Limits
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,13 +43,21 @@ class Settings:
     DATA_DIR: str = _setting(str(ROOT / "instance"), "Folder of this machine's files: the embedded Redis and messages kept while Redis was down.")
     KEY_PREFIX: str = _setting("ilbot:", "Prefix of every Redis key the assistant writes.")
     KNOWLEDGE_PATH: str = _setting(str(ROOT / "responses.yaml"), "The knowledge file: intents, phrases and every reply.")
+    SAFETY_PATH: str = _setting(str(ROOT / "safety.yaml"), "The red flags that open the emergency path, owned by the clinic; reloaded with the knowledge file, and an edit that breaks its must_alarm / must_not_alarm messages is refused.")
     TRANSCRIPT_LIMIT: int = _setting(200, "Messages kept per conversation; older ones are dropped.")
     RETENTION_DAYS: int = _setting(90, "Days a conversation's state and transcript are kept after its last message; also how long each question the assistant could not answer is kept for operations.")
     REVIEW_MAX_DAYS: int = _setting(365, "A clinical review (`reviewed_on` of an intent in the knowledge file) older than this many days is reported by `python -m bot check` and the console's knowledge page.")
     QUICK_REPLY_SIDS: str = _setting("", "Content templates (twilio/quick-reply) for lists of 1 to 3 choices, as `count=HX...` pairs separated by commas, e.g. `2=HX...,3=HX...`. Lists without a template go out as numbered text.")
     LIST_PICKER_SIDS: str = _setting("", "Content templates (twilio/list-picker) for lists of up to 10 choices, as `count=HX...` pairs, e.g. `8=HX...` for the topic menu.")
     CLARIFY_MARGIN: int = _setting(8, "Points (0-100) the best topic must lead the next one by to be answered; closer than that, the assistant asks which of the two was meant.")
-    EMERGENCY_NUMBERS: str = _setting("112 (emergency) or 108 (ambulance)", "Numbers given in the emergency reply.")
+    EMERGENCY_NUMBERS: str = _setting("112 (emergency) or 108 (ambulance)", "Numbers given in the emergency reply (and wherever `{emergency_numbers}` stands), in English.")
+    EMERGENCY_NUMBERS_HI: str = _setting("112 (इमरजेंसी) या 108 (एम्बुलेंस)", "The same numbers with the words around them in Hindi, for Hindi replies.")
+    MENTAL_HEALTH_HELPLINE: str = _setting("Tele-MANAS 14416 (free, 24 hours)", "The mental-health helpline given with the emergency numbers when a message speaks of suicide or self-harm.")
+    MENTAL_HEALTH_HELPLINE_HI: str = _setting("टेली-मानस 14416 (मुफ़्त, 24 घंटे)", "The same helpline in Hindi.")
+    FEVER_ALARM_C: float = _setting(38.5, "A temperature written in a message (°C, or °F converted) at or above this opens the emergency path.")
+    LOW_BP_SYSTOLIC: int = _setting(90, "A blood pressure written in a message (\"bp 85/50\") whose upper number is below this opens the emergency path.")
+    FAST_PULSE: int = _setting(130, "A pulse written in a message at or above this opens the emergency path.")
+    DIARRHOEA_VOMIT_TIMES: int = _setting(6, "Vomiting or diarrhoea counted in a message (\"dast 12 baar\") this many times or more opens the emergency path.")
     LOCK_WAIT: float = _setting(10.0, "Seconds a message waits while the same sender's previous message is answered; then it is kept unanswered and the patient gets an apology.")
     LOCK_TIMEOUT: float = _setting(5.0, "Longest a message may take to answer while it holds its sender's lock; after it the lock is given up (a crashed worker) and the overrun logged. Keep it under LOCK_WAIT.")
     RATE_LIMIT: int = _setting(20, "Messages one sender may send per RATE_WINDOW; beyond it they are kept but not answered, after one polite notice. Emergencies always get through.")
@@ -130,6 +139,11 @@ class Settings:
             raise ConfigError("; ".join(problems))
 
     @property
+    def safety_limits(self):
+        """The readings (temperature, blood pressure, pulse) that open the emergency path."""
+        return Limits(self.FEVER_ALARM_C, self.LOW_BP_SYSTOLIC, self.FAST_PULSE, self.DIARRHOEA_VOMIT_TIMES)
+
+    @property
     def retention_seconds(self):
         return self.RETENTION_DAYS * 86400
 
@@ -182,6 +196,6 @@ def _parse(f, raw):
         try:
             return float(raw)
         except ValueError:
-            raise ConfigError(f"{f.name} must be a number of seconds, not {raw!r}") from None
+            raise ConfigError(f"{f.name} must be a number, not {raw!r}") from None
     return raw
 

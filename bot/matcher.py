@@ -1,4 +1,7 @@
-"""Patient text -> the intent it asks about: emergencies first, then the weight of the evidence for each intent.
+"""Patient text -> the topic it asks about, by the weight of the evidence for each intent.
+
+Red flags are not found here but in bot.safety, before any topic: the emergency intent's phrases only teach
+the matcher which words are alarming, so that a message like them is never answered with a topic.
 
 How a message is read (everything is built once per knowledge load; nothing per request that could be):
 1. Words (bot.words, bot.reader): Devanagari in Latin letters, doubled letters and English endings folded
@@ -21,9 +24,6 @@ import math
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from itertools import product
-
-from rapidfuzz import fuzz, process
 
 from bot.reader import Reader, words_of
 from bot.words import fold, sentences, surface
@@ -58,13 +58,7 @@ BEFORE_CONTRAST = 0.5
 OPENER_REACH = 4
 # An opening part of at most this many words that starts with "not" is set aside: "not the cost, ...".
 NEGATED_OPENING = 4
-# Emergency sign parts must lie within this many words of each other.
-SIGN_WINDOW = 7
-# A near copy (rapidfuzz ratio at least this) of an emergency example phrase is an emergency.
-NEAR_COPY = 88.0
 _CLAUSE = re.compile(r"[,;:]")
-# Sentence ends for emergency signs: a point between digits is a decimal ("104.5").
-_SIGN_SENTENCE = re.compile(r"[?!\n]|\.(?!\d)")
 
 
 @dataclass(frozen=True)
@@ -77,10 +71,6 @@ class Rules:
     set_aside_openers: tuple = ()  # a part opening with one of these is set aside
     set_aside_closers: tuple = ()  # ... or closing with one of these
     out_of_scope: tuple = ()  # example messages the knowledge does not cover
-    emergency_signs: tuple = ()  # "part | part ; part | part": every ;-part close together
-    emergency_general: tuple = ()  # a sign asked about in general ("does it cause ...")
-    emergency_now: tuple = ()  # ... unless it is happening to someone now
-    emergency_illness: tuple = ()  # a sign's words said of the illness ("not responding to chemo"), not the person
     strict: dict = field(default_factory=dict)  # intent -> the lead (0-100) it needs over the runner-up
     anchors: tuple = ()  # words naming our therapy: a message naming it is less likely about something else
     mentions: tuple = ()  # words that point at the treatment without naming it ("the drip", "this medicine")
@@ -127,15 +117,6 @@ class _Cues:
         return any(tuple(words[i:i + len(cue)]) == cue
                    for i, first in enumerate(words) for cue in self.by_first.get(first, ()))
 
-    def outside(self, words):
-        """For each word, True unless it is part of a cue."""
-        kept = [True] * len(words)
-        for i, first in enumerate(words):
-            for cue in self.by_first.get(first, ()):
-                if tuple(words[i:i + len(cue)]) == cue:
-                    kept[i:i + len(cue)] = [False] * len(cue)
-        return kept
-
     def opens(self, words):
         """True when a cue starts within the first few words ("my question is not about ...")."""
         return any(tuple(words[i:i + len(cue)]) == cue
@@ -148,26 +129,20 @@ class _Cues:
 
 
 class Matcher:
-    """Scores a text against every intent's example phrases; emergencies are recognised first."""
+    """Scores a text against every intent's example phrases."""
 
     def __init__(self, phrases_by_intent, rules=None, threshold=THRESHOLD):
         self.rules = rules = rules or Rules()
         self.threshold = threshold
-        cues = (rules.contrast, rules.set_aside_openers, rules.set_aside_closers, rules.emergency_general,
-                rules.emergency_now, rules.emergency_illness)
+        cues = (rules.contrast, rules.set_aside_openers, rules.set_aside_closers)
         texts = [p for phrases in phrases_by_intent.values() for p in phrases] + list(rules.out_of_scope)
         texts += rules.other_subjects  # known as written, so "crocin" is not misread as a word of our topics
         texts += [cue for group in cues for cue in group]
-        texts += [alt for sign in rules.emergency_signs for alt in re.split(r"[;|]", sign)]
         self.reader = Reader(rules.synonyms, rules.ignore, texts, rules.out_of_scope)
         self.contrast = {self.reader.base(w) for cue in rules.contrast for w in words_of(cue)}
-        # Set-aside cues compare meanings ("isn't about" is "not about"); emergency cues compare the words
-        # as written, so that "reaction" does not pass for the general question "side effect".
+        # Set-aside cues compare meanings: "isn't about" is "not about".
         self.openers = _Cues(rules.set_aside_openers, self.reader.canon)
         self.closers = _Cues(rules.set_aside_closers, self.reader.canon)
-        self.general = _Cues(rules.emergency_general, self.reader.base)
-        self.now = _Cues(rules.emergency_now, self.reader.base)
-        self.illness = _Cues(rules.emergency_illness, self.reader.base)
         self.anchors = {w for anchor in rules.anchors for w in self.reader.read(words_of(anchor))}
         self.mentions = {w for mention in rules.mentions for w in self.reader.read(words_of(mention))}
         self.subjects = {w for subject in rules.other_subjects for w in self.reader.read(words_of(subject))}
@@ -178,22 +153,7 @@ class Matcher:
             read = tuple(self.reader.read(words_of(cue)))
             if read:
                 self.not_pointing[read[0]].append(read)
-        self._index_signs(rules.emergency_signs)
-        self.emergency_phrases = [" ".join(words_of(p)) for p in phrases_by_intent.get(EMERGENCY, ())]
         self._train({**phrases_by_intent, None: list(rules.out_of_scope)})
-
-    def _index_signs(self, signs):
-        """Each sign's parts, indexed by the first canonical word of each of their alternatives."""
-        self.sign_parts = []  # sign -> number of parts
-        self.sign_starts = defaultdict(list)  # first word -> [(sign, part, alternative)]
-        for s, sign in enumerate(signs):
-            parts = [part for part in sign.split(";") if part.strip()]
-            self.sign_parts.append(len(parts))
-            for p, part in enumerate(parts):
-                for alternative in part.split("|"):
-                    words = tuple(self.reader.read(words_of(alternative)))
-                    if words:
-                        self.sign_starts[words[0]].append((s, p, words))
 
     def _train(self, phrases_by_intent):
         """How much more often each feature is used by each intent's phrases than by all of them; how foreign it is."""
@@ -229,42 +189,6 @@ class Matcher:
         """Single words and neighbouring pairs, in order, once the words that say nothing (and lone letters) are left out."""
         words = [w for w in words if w not in self.reader.ignore and (len(w) > 1 or w.isdigit())]
         return dict.fromkeys(words + [f"{a} {b}" for a, b in zip(words, words[1:])])
-
-    def emergency(self, text):
-        """True when the text describes severe symptoms happening now; cheap enough to check on every message."""
-        return self._emergency(fold(text))
-
-    def _emergency(self, folded):
-        words = surface(folded)
-        if not words:
-            return False
-        if self.emergency_phrases and process.extractOne(
-                " ".join(words), self.emergency_phrases, scorer=fuzz.ratio, score_cutoff=NEAR_COPY):
-            return True
-        # A sign lies within one sentence: "... made him very weak. She has blood pressure" is no falling pulse.
-        if not any(self._alarming(surface(sentence)) for sentence in _SIGN_SENTENCE.split(folded)):
-            return False
-        # "Does it cause breathing trouble?" asks in general; "he has trouble breathing" is happening now.
-        bases = [self.reader.base(word) for word in words]
-        return not self.general.found(bases) or self.now.found(bases)
-
-    def _alarming(self, words):
-        """True when one sentence's words show a sign, leaving out what is said of the illness ("not responding to chemo")."""
-        kept = self.illness.outside([self.reader.base(w) for w in words])
-        return self._sign(self.reader.read([w for w, keep in zip(words, kept) if keep]))
-
-    def _sign(self, words):
-        """True when every part of some sign appears in the canonical words, all within SIGN_WINDOW words."""
-        places = defaultdict(list)  # (sign, part) -> positions
-        for i, word in enumerate(words):
-            for s, p, alternative in self.sign_starts.get(word, ()):
-                if tuple(words[i:i + len(alternative)]) == alternative:
-                    places[s, p].append(i)
-        for s in {s for s, _ in places}:
-            found = [places.get((s, p)) for p in range(self.sign_parts[s])]
-            if all(found) and any(max(c) - min(c) <= SIGN_WINDOW for c in product(*found)):
-                return True
-        return False
 
     def _parts(self, folded):
         """[weight, spelled words, in the question] for each part: the question counts most, set-aside parts nothing."""
@@ -402,13 +326,10 @@ class Matcher:
         return scores
 
     def match(self, text):
-        """The best intent for `text`, with its score and the runner-up's."""
-        folded = fold(text)
-        if self._emergency(folded):
-            return Match(EMERGENCY, 100.0, EMERGENCY)
-        ranked = self._scores(folded)
+        """The best topic for `text`, with its score and the runner-up's; red flags are bot.safety's."""
+        ranked = self._scores(fold(text))
         outside = dict(ranked).get(None, 0.0)
-        # The emergency examples teach which words are alarming; only emergency() may raise the alarm.
+        # The emergency examples teach which words are alarming; only bot.safety may raise the alarm.
         ranked = [(intent, score) for intent, score in ranked if intent not in (None, EMERGENCY)]
         if not ranked:
             return Match(None, 0.0)

@@ -88,12 +88,13 @@ def knowledge_state():
 
 
 def _report(path):
-    """The check of the file, computed again only when it or its expectations change (it takes a second)."""
-    stamps = tuple(_stamp(p) for p in (path, os.path.join(os.path.dirname(path), checks.EXPECTATIONS)))
+    """The check of the file, computed again only when it, its expectations or the red flags change (it takes seconds)."""
+    settings = _assistant().settings
+    stamps = tuple(_stamp(p) for p in (path, os.path.join(os.path.dirname(path), checks.EXPECTATIONS), settings.SAFETY_PATH))
     cached = current_app.extensions.get("ops_report")
     if cached and cached[0] == stamps:
         return cached[1]
-    report = checks.run(path, _assistant().settings, handled=HANDLERS)
+    report = checks.run(path, settings, handled=HANDLERS)
     current_app.extensions["ops_report"] = (stamps, report)
     return report
 

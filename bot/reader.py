@@ -42,8 +42,10 @@ def words_of(text):
 class Reader:
     """Turns spelled words into canonical words; everything it knows is built once per knowledge load."""
 
-    def __init__(self, synonyms, ignore, texts, foreign=()):
-        """`texts` are all the example phrases and cues; `foreign` the ones about other things."""
+    def __init__(self, synonyms, ignore, texts, foreign=(), edits=SPELLING_EDITS):
+        """`texts` are all the example phrases and cues; `foreign` the ones about other things; `edits` how far
+        from a known word a misspelt one may be, by its length."""
+        self.edits = edits
         self._bases = {}
         self.synonyms, self.phrases = {}, defaultdict(list)
         for word, variants in synonyms.items():
@@ -148,7 +150,7 @@ class Reader:
         if found:
             return found
         found = self.canon(word)
-        edits = next((n for length, n in SPELLING_EDITS if len(word) >= length), 0)
+        edits = next((n for length, n in self.edits if len(word) >= length), 0)
         # "says" is "say", a known word: only a word unknown even without its ending is misspelt.
         if found not in self.meanings and not word.isdigit():
             # SMS writing drops vowels: "trtmnt", "avlable", "therpy".

@@ -818,13 +818,14 @@ class Store:
 
     # What operations staff see: the knowledge file's last good text, unanswered questions, daily activity.
 
-    def keep_knowledge(self, text):
-        """Keep the text of the knowledge file that was just loaded without a problem."""
-        self.redis.set(f"{self.prefix}knowledge", text)
+    def keep_knowledge(self, text, safety_text):
+        """Keep the texts of the knowledge file and of the red flags that were just loaded without a problem."""
+        self.redis.mset({f"{self.prefix}knowledge": text, f"{self.prefix}safety": safety_text})
 
     def kept_knowledge(self):
-        """The last knowledge text that loaded without a problem, or None."""
-        return self.redis.get(f"{self.prefix}knowledge")
+        """(knowledge text, red flags text) that last loaded without a problem, or None."""
+        text, safety_text = self.redis.mget(f"{self.prefix}knowledge", f"{self.prefix}safety")
+        return (text, safety_text) if text is not None and safety_text is not None else None
 
     def keep_unanswered(self, sender, text, now=None):
         """Keep a question the assistant could not answer (masked number, numbers in the text hidden), and count it.

@@ -114,11 +114,17 @@ def test_a_phrase_closer_to_another_intent_is_found_through_the_matcher(tmp_path
     assert not any("'price' sits closer" in w for w in findings(path, "warning"))
 
 
-def test_an_emergency_phrase_closer_to_another_intent_is_loud(tmp_path):
+def test_an_emergency_phrase_the_red_flags_miss_is_loud(tmp_path):
     path, _ = edited(tmp_path, ("    - chest pain now\n", "    - chest pain now\n    - help paying for the treatment\n"))
     warnings = findings(path, "warning")
-    assert any(w.startswith("WARNING (patient safety): ") and "'help paying for the treatment' sits closer to" in w
-               and "may not get the emergency advice" in w for w in warnings)
+    assert any(w.startswith("WARNING (patient safety): ") and "'help paying for the treatment' is an emergency phrase, "
+               "but the red flags (safety.yaml) do not open the emergency path for it" in w for w in warnings)
+
+
+def test_unreviewed_red_flags_are_loud(tmp_path):
+    path, _ = edited(tmp_path)
+    assert any(w.startswith("WARNING (patient safety): ") and "safety.yaml" in w and "RED FLAGS: not approved by a "
+               "clinician" in w for w in findings(path, "warning"))
 
 
 def test_intents_without_hinglish_phrases_are_named(tmp_path):

@@ -1,4 +1,4 @@
-"""The matcher on the real knowledge: a phrase bank of our own messages, emergencies, clarifying, spelling."""
+"""The matcher on the real knowledge: a phrase bank of our own messages, clarifying, spelling (red flags: test_safety)."""
 
 import json
 from collections import Counter, defaultdict
@@ -15,8 +15,13 @@ PHRASE_BANK = HERE / "phrasebank.jsonl"
 
 
 @pytest.fixture(scope="module")
-def matcher():
-    return knowledge.load(ROOT / "responses.yaml").matcher
+def known():
+    return knowledge.load(ROOT / "responses.yaml")
+
+
+@pytest.fixture(scope="module")
+def matcher(known):
+    return known.matcher
 
 
 def bank():
@@ -24,11 +29,11 @@ def bank():
         return [json.loads(line) for line in fh if line.strip()]
 
 
-def test_the_phrase_bank_is_matched_well_enough(matcher):
+def test_the_phrase_bank_is_matched_well_enough(known):
     """An edit to responses.yaml that breaks what patients write is caught here, with the lines it broke."""
     per_kind, misses = defaultdict(Counter), []
     for case in bank():
-        got = matcher.match(case["text"]).intent
+        got = known.match(case["text"]).intent
         right = got == case["intent"]
         per_kind[case["kind"]][right] += 1
         if not right:
@@ -41,8 +46,8 @@ def test_the_phrase_bank_is_matched_well_enough(matcher):
     assert weak == {}, report
 
 
-def test_every_emergency_in_the_phrase_bank_is_recognised(matcher):
-    missed = [c["text"] for c in bank() if c["intent"] == "emergency" and not matcher.emergency(c["text"])]
+def test_every_emergency_in_the_phrase_bank_is_recognised(known):
+    missed = [c["text"] for c in bank() if c["intent"] == "emergency" and not known.safety.alarm(c["text"])]
     assert missed == []
 
 
@@ -178,7 +183,7 @@ def test_an_unknown_name_beside_a_dose_or_therapy_gets_the_fallback(matcher, tex
 
 @pytest.mark.parametrize("text, intent", [
     ("could any food interfere with this medicine", "nutrition"),
-    ("does ashwagandha interfere with the treatment", "lifestyle"),
+    ("does ashwagandha interfere with the treatment", "lifestyle.other_medicines"),
     ("does the infusion tingle", "administration"),
 ])
 def test_an_unknown_word_away_from_the_dose_or_therapy_is_not_a_name(matcher, text, intent):
@@ -210,55 +215,6 @@ def test_another_subject_beside_our_therapy_or_compared_with_it_is_answered(matc
 def test_naming_the_therapy_keeps_a_question_in_scope(matcher):
     assert matcher.match("survival rate of lung cancer").intent is None
     assert matcher.match("what is the survival rate with il-2 for melanoma").intent == "benefits"
-
-
-EMERGENCIES = [
-    "my father cannot breathe", "he cnt breth pls help", "she is gasping for air",
-    "saans nahi aa rahi", "papa ki saans phool rahi hai", "सांस लेने में दिक्कत हो रही है",
-    "severe chest pain", "chest pian since morning", "seene me tez dard", "छाती में दर्द",
-    "she fainted in the bathroom", "he collapsed and is not responding", "mummy behosh ho gayi",
-    "he is having a seizure", "jhatke aa rahe hain", "fever is 104 and rising", "bukhar 105 hai",
-    "she is confused and not making sense", "papa ajeeb baatein kar rahe hain",
-    "the line in his arm is bleeding a lot", "khoon ki ulti ho rahi hai", "her lips are turning blue",
-    "his face and throat are swelling", "not passed urine since morning", "i want to end my life",
-    "he is panting and can't speak", "she is not opening her eyes", "his pulse is very weak",
-    "severe dizziness and he fell down", "vomiting non stop, cannot keep water down", "he is very drowsy",
-    "she doesn't know where she is", "होश नहीं है",
-]
-
-
-@pytest.mark.parametrize("text", EMERGENCIES)
-def test_severe_symptoms_happening_now_are_emergencies(matcher, text):
-    assert matcher.emergency(text)
-    assert matcher.match(text).intent == "emergency"
-
-
-@pytest.mark.parametrize("text", [
-    "We are confused after the meeting. What is the difference between il-2 and chemo?",
-    "I got a bit confused by the leaflet, how is the drip given?",
-    "I have questions a chat cannot answer, please have the coordinator call me",
-    "is fever normal after il-2",
-    "does il-2 cause breathing problems",
-    "can interleukin cause low blood pressure",
-    "is bleeding a side effect",
-    "what if he can't breathe during the treatment",
-    "he had a seizure last year, can he still take il-2",
-    "my father has a mild fever after the drip, what should we do",
-    "will i feel dizzy",
-    "no more bot answers, connect me to a real person",
-    "is drowsiness a side effect of il-2",
-])
-def test_questions_about_symptoms_in_general_are_not_emergencies(matcher, text):
-    assert not matcher.emergency(text)
-    assert matcher.match(text).intent != "emergency"
-
-
-def test_a_cancer_not_responding_to_treatment_is_no_unresponsive_patient(matcher):
-    assert not matcher.emergency("her tumour is not responding to chemo any more, what next")
-    assert not matcher.emergency("his kidney cancer has not responded to two earlier treatments")
-    assert matcher.match("his kidney cancer has not responded to two earlier treatments").intent != "emergency"
-    # the same sentence can still carry a sign about the person
-    assert matcher.emergency("the cancer is not responding to chemo and now papa is not responding to us")
 
 
 def test_close_topics_are_offered_as_a_choice(matcher):
@@ -319,33 +275,32 @@ def test_synonym_phrases_match_across_filler_words(matcher):
     assert read("stay in the hospital".split()) == read("stay in hospital".split())
 
 
-def test_words_written_without_vowels_are_read_as_the_word_they_skip(matcher):
-    read = matcher.reader.read
+def test_words_written_without_vowels_are_read_as_the_word_they_skip(known):
+    read = known.matcher.reader.read
     # one edit also turns "chst" into "cost": the word it is the skeleton of comes first
     assert read(["chst"]) == read(["chest"])
-    assert matcher.emergency("sudden chst pain and he is sweating a lot")
+    assert known.safety.alarm("sudden chst pain and he is sweating a lot")
 
 
-def test_a_typo_inside_a_synonym_phrase_keeps_the_phrase(matcher):
-    read = matcher.reader.read
+def test_a_typo_inside_a_synonym_phrase_keeps_the_phrase(known):
+    read = known.matcher.reader.read
     assert read("papa is not respondng".split()) == read("papa is not responding".split())
-    assert matcher.emergency("papa is not respondng to us since the drip")
+    assert known.safety.alarm("papa is not respondng to us since the drip")
 
 
 def test_the_fixture_knowledge_without_matching_rules_still_matches():
-    fixture = parse(FIXTURE_KNOWLEDGE.read_text(encoding="utf-8")).matcher
+    fixture = parse(FIXTURE_KNOWLEDGE.read_text(encoding="utf-8"))
     assert fixture.match("how much does it cost").intent == "costs"
     assert fixture.match("quantum physics homework").intent is None
-    assert fixture.emergency("i cannot breathe")
+    assert fixture.match("i cannot breathe").intent == "emergency"
 
 
 @pytest.mark.parametrize("text", [
     "😀😀😀", "中文消息", "مرحبا كيف حالك", "\u200b\u200d", "a" * 1600, "x " * 800, "\x00\x01", "١٢٣",
     "ि्ं" * 100, "??!!..", "ok" * 800,
 ])
-def test_odd_messages_are_matched_to_nothing_without_error(matcher, text):
-    match = matcher.match(text)
-    assert match.intent is None and not matcher.emergency(text)
+def test_odd_messages_are_matched_to_nothing_without_error(known, text):
+    assert known.match(text).intent is None
 
 
 def test_accents_and_full_width_letters_are_read_plainly(matcher):
