@@ -8,7 +8,9 @@ import redis
 from bot import buttons, language, metrics
 from bot.logs import mask
 from bot.outbound import OPTED_OUT_CODES, SendError
+from bot.matcher import EMERGENCY
 from bot.replies import PENDING, Answer, Words, lay_out, numbered
+from bot.safety import Alarm
 from bot.store import LockTimeout
 from intents import HANDLERS
 
@@ -16,6 +18,8 @@ log = logging.getLogger(__name__)
 
 # Twilio refuses WhatsApp bodies over 1,600 characters, so a longer one is not a real patient message.
 MAX_BODY = 1600
+# Intents that lose something (no more messages): at once only on their exact command word, after a YES when guessed.
+CONFIRM_FIRST = {"opt_out": "stop"}
 
 
 @dataclass(frozen=True)
@@ -120,9 +124,9 @@ class Assistant:
         misses = state.pop("misses", 0)
         # Safety beats every mode, opt-out included: the emergency advice, and the chat goes urgent to the top of the queue.
         # The bound keeps a huge message from stalling the check.
-        if knowledge.matcher.emergency(body[:MAX_BODY]):
-            self.handoff.escalate(inbound, conversation, "emergency", urgent=True)
-            return Answer("emergency", words.pages("emergency"))
+        alarm = knowledge.safety.alarm(body[:MAX_BODY])
+        if alarm:
+            return self._emergency_answer(alarm, inbound, conversation, words)
         # An opted-out patient gets nothing until they write START (an emergency, above, is still answered).
         if conversation.opted_out:
             if command == "start":
@@ -140,7 +144,8 @@ class Assistant:
         unreadable = self._unreadable(inbound, body)
         if unreadable:
             return Answer(None, [words.message(unreadable)])
-        # A pending list, long answer or question takes the reply to it: a number, a button, MORE, YES or NO.
+        # A pending list, long answer or question takes the reply to it: a number, a button, MORE, YES or NO;
+        # anything else sets the question aside and is read as a new message.
         pending = {key: state.pop(key) for key in PENDING if key in state}
         answer = self._pending(inbound, body, command, pending, conversation, words)
         if answer:
@@ -158,6 +163,10 @@ class Assistant:
             conversation.keep_unanswered(body)
             state["choices"] = list(options)
             return Answer(None, [words.message("clarify", options=numbered("", words.choices(options)))])
+        # Nothing destructive from a guess: "please send me the brochure" must never stop the messages.
+        if match.intent in CONFIRM_FIRST:
+            state["confirm"] = CONFIRM_FIRST[match.intent]
+            return Answer(None, [words.message(f"{CONFIRM_FIRST[match.intent]}_confirm")])
         if match.intent is None:
             # Kept for operations, who add the phrases (or topics) that patients use and the file lacks.
             conversation.keep_unanswered(body)
@@ -169,6 +178,15 @@ class Assistant:
             state["misses"] = misses + 1
             return Answer(None, [words.message("fallback")])
         return self._run(match.intent, inbound, conversation, words)
+
+    def _emergency_answer(self, alarm, inbound, conversation, words):
+        """The emergency reply (with the mental-health helpline for thoughts of self-harm); the chat goes urgent to the queue."""
+        self.handoff.escalate(inbound, conversation, "emergency", urgent=True)
+        # The patient hears when a person will answer: soon in office hours, from the next opening outside them.
+        when = self.handoff.emergency_followup(words)
+        if alarm.helpline:
+            return Answer("emergency", [words.message("self_harm", when_answered=when)])
+        return Answer("emergency", [words.render(page, when_answered=when) for page in words.pages("emergency")])
 
     def _unreadable(self, inbound, body):
         """The message explaining what the assistant cannot read in this message, or None."""
@@ -201,6 +219,8 @@ class Assistant:
         if pending.get("confirm") == "handoff" and command == "yes":
             self.handoff.escalate(inbound, conversation, "offer")
             return Answer("human_handoff", [self.handoff.waiting_message(words)])
+        if pending.get("confirm") == "stop" and command == "yes":
+            return self._run("opt_out", inbound, conversation, words)
         if pending.get("confirm") == "forget" and command == "yes":
             return Answer(None, [words.message("forgotten")], erase=True)
         if pending.get("confirm") == "forget" and command in ("no", "cancel"):
@@ -223,6 +243,9 @@ class Assistant:
 
     def _run(self, intent_id, inbound, conversation, words):
         """The intent's handler when it has one, otherwise its curated reply and follow-ups."""
+        # However it was reached (a button, a list), the emergency reply always goes with an urgent chat.
+        if intent_id == EMERGENCY:
+            return self._emergency_answer(Alarm(EMERGENCY), inbound, conversation, words)
         handler = HANDLERS.get(intent_id)
         pages = words.pages(intent_id)
         if handler is None:
@@ -250,11 +273,15 @@ class Assistant:
         return words.message("welcome")
 
     def _deliver(self, sender, message, words):
-        """Choices as buttons through Twilio's REST API when a template fits, else the text for the webhook's answer."""
+        """Choices as buttons through Twilio's REST API when a template fits, else the text for the webhook's answer.
+
+        A welcome that did not fit with the answer goes after it, as a message of its own in the webhook's answer.
+        """
         text = message.as_text()
+        notice = [message.notice] if message.notice else []
         template = buttons.template(message, self.settings, words.message("list_button")) if self.outbound else None
         if template is None:
-            return [text], [text]
+            return [text] + notice, [text] + notice
         try:
             self.outbound.send(sender, content_sid=template[0], variables=template[1])
         except SendError as error:
@@ -262,13 +289,13 @@ class Assistant:
                 self.store.opt_out(sender)
                 return [], []
             # The buttons did not go out; the same words as text in the webhook's answer still reach the patient.
-            return [text], [text]
-        return [text], []
+            return [text] + notice, [text] + notice
+        return [text] + notice, notice
 
     def _emergency(self, inbound):
         """True for a message that describes an emergency (a body too long to be a patient's never does)."""
         body = inbound.body.strip()
-        return len(body) <= MAX_BODY and self.knowledge_file.current().matcher.emergency(body)
+        return len(body) <= MAX_BODY and bool(self.knowledge_file.current().safety.alarm(body))
 
     def _hold_back(self, inbound, lock):
         """Keep a message over the rate limit without answering it; the first one over gets the notice."""

@@ -179,10 +179,16 @@ def _conversation_view(chat_id):
         "window_open": handoff.window_open(sender),
         "last_from_patient": _clock(last) if last else "never",
         "template_set": bool(_settings().WINDOW_TEMPLATE_SID),
-        "canned": handoff.knowledge_file.current().coordinator_replies,
+        "canned": _canned(handoff.knowledge_file.current(), handoff.store.load(sender).get("lang", "en")),
         "outcomes": [(key, OUTCOME_LABELS[key]) for key in OUTCOMES],
         "max_body": MAX_BODY,
     }
+
+
+def _canned(knowledge, lang):
+    """The ready-made replies as (title, text) in the conversation's language, or in English where there is none."""
+    # `lang` follows the patient's messages also while a coordinator has the chat: a Hindi writer gets Hindi.
+    return [(title, texts.get(lang) or texts["en"]) for title, texts in knowledge.coordinator_replies]
 
 
 def _state(chat):

@@ -56,6 +56,13 @@ class Handoff:
             return reply or self.say("handoff_waiting", words)
         return self.say("handoff_after_hours", words, opens=self.hours.opening_text(now))
 
+    def emergency_followup(self, words, now=None):
+        """What a patient sent the emergency reply hears about a person answering: soon, or from the next opening."""
+        now = time.time() if now is None else now
+        if self.hours.is_open(now):
+            return self.say("emergency_in_hours", words)
+        return self.say("emergency_after_hours", words, opens=self.hours.opening_text(now))
+
     def patient_wrote(self, inbound, chat, command, words, now=None):
         """A message while a coordinator is awaited or writing: the replies (usually none: the assistant is silent)."""
         if chat["status"] == "waiting" and command == "cancel":

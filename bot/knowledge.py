@@ -1,5 +1,6 @@
 """Load and check responses.yaml into an immutable Knowledge; reload it when the file changes."""
 
+import dataclasses
 import datetime
 import difflib
 import logging
@@ -12,7 +13,8 @@ from types import MappingProxyType
 
 import yaml
 
-from bot.matcher import Matcher, Rules
+from bot import safety as red_flags
+from bot.matcher import EMERGENCY, Match, Matcher, Rules
 from bot.words import fold, normalise, stem, surface
 
 log = logging.getLogger(__name__)
@@ -28,8 +30,16 @@ REQUIRED_MESSAGES = (
     "welcome", "menu", "followups_header", "more_hint", "nothing_more", "unknown_choice", "list_button",
     "location", "opted_in", "forget_confirm", "forgotten", "forget_kept", "language_set",
     "handoff_offer", "handoff_waiting", "handoff_after_hours", "handoff_claimed", "handoff_returned",
-    "handoff_cancelled", "alert_new", "alert_urgent", "alert_again", "rate_limited",
+    "handoff_cancelled", "alert_new", "alert_urgent", "alert_again", "rate_limited", "stop_confirm", "self_harm",
+    "emergency_in_hours", "emergency_after_hours",
 )
+# Replies that are not an answer (not understood, which topic?, a person offered, ...) are where a patient in
+# trouble may stop reading: each must carry the emergency numbers, in every language.
+NOT_ANSWERS = ("fallback", "clarify", "handoff_offer", "handoff_after_hours", "unknown_choice", "nothing_more",
+               "media", "location", "too_long", "empty", "stop_confirm", "self_harm")
+# What the emergency replies must say, whoever edits them: the numbers, and when a person will write.
+MUST_SAY = {"emergency": ("emergency_numbers", "when_answered"),
+            "self_harm": ("emergency_numbers", "mental_health_helpline", "when_answered")}
 # Words with one fixed meaning, compared whole (capitals and punctuation ignored), never guessed at.
 REQUIRED_COMMANDS = ("more", "menu", "stop", "start", "yes", "no", "hindi", "english", "forget", "cancel")
 # Reply languages: English is required wherever there is wording; any other falls back to it.
@@ -45,8 +55,7 @@ TOP_FIELDS = {
     "matching": "how patients' words are read",
 }
 # The `matching` section: each field of bot.matcher.Rules, all optional.
-MATCHING_LISTS = ("ignore", "contrast", "set_aside_openers", "set_aside_closers", "out_of_scope",
-                  "emergency_signs", "emergency_general", "emergency_now", "emergency_illness", "anchors", "mentions",
+MATCHING_LISTS = ("ignore", "contrast", "set_aside_openers", "set_aside_closers", "out_of_scope", "anchors", "mentions",
                   "other_subjects", "comparing", "not_pointing")
 MATCHING_FIELDS = {"synonyms": "word: the words that mean the same", "strict": "intent: the lead (0-100) it needs over the runner-up",
                    **{name: "list of words or phrases" for name in MATCHING_LISTS}}
@@ -59,10 +68,13 @@ INTENT_FIELDS = {
     "reviewed_by": "clinical reviewer",
     "reviewed_on": "date of review, YYYY-MM-DD",
 }
+# The red flags that open the emergency path: safety.yaml, owned by the clinic, beside this project's code.
+SAFETY_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "safety.yaml")
 MAX_REPLY = 1000
 MAX_TITLE = 20
 # Placeholders the app fills in; any other {word} in a reply is a typo an editor should hear about.
-PLACEHOLDERS = {"menu", "options", "emergency_numbers", "page", "pages", "coordinator", "opens", "number", "waited", "console"}
+PLACEHOLDERS = {"menu", "options", "emergency_numbers", "page", "pages", "coordinator", "opens", "number", "waited", "console",
+                "mental_health_helpline", "when_answered"}
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
@@ -139,6 +151,8 @@ class Knowledge:
     menu: tuple
     messages: MappingProxyType
     matcher: Matcher
+    # The red flags (safety.yaml): checked before any topic.
+    safety: red_flags.Safety
     commands: MappingProxyType
     hinglish_words: frozenset
     notice_version: str
@@ -163,11 +177,17 @@ class Knowledge:
         """The command a whole message is (e.g. "more", "stop"), or None."""
         return self.commands.get(normalise(text))
 
+    def match(self, text):
+        """How the assistant reads a message: a red flag first (the emergency path), otherwise its topic."""
+        if self.safety.alarm(text):
+            return Match(EMERGENCY, 100.0, EMERGENCY)
+        return self.matcher.match(text)
 
 
-def load(path, required=REQUIRED_INTENTS, handled=()):
-    """Read and check the knowledge file; raise KnowledgeError naming file, line and field."""
-    return parse(read_text(path), path, required, handled)
+
+def load(path, required=REQUIRED_INTENTS, handled=(), safety_path=SAFETY_PATH, limits=red_flags.DEFAULT_LIMITS):
+    """Read and check the knowledge file and the red flags; raise KnowledgeError naming file, line and field."""
+    return parse(read_text(path), path, required, handled, (read_text(safety_path), safety_path, limits))
 
 
 def read_text(path):
@@ -179,10 +199,13 @@ def read_text(path):
         raise KnowledgeError([Problem(str(path), 0, "", f"cannot read the file ({exc})")]) from None
 
 
-def parse(text, path="responses.yaml", required=REQUIRED_INTENTS, handled=()):
-    """Check YAML text and build Knowledge from it; `handled` lists the intents that have a handler in intents/."""
+def parse(text, path="responses.yaml", required=REQUIRED_INTENTS, handled=(), safety=None):
+    """Check YAML text and build Knowledge from it; `handled` lists the intents that have a handler in intents/.
+
+    `safety` is (text, path, limits) of the red flags; by default the project's safety.yaml.
+    """
     data, lines, written_twice = read(text, path)
-    return build(data, lines, path, required, handled, written_twice)
+    return build(data, lines, path, required, handled, written_twice, safety)
 
 
 def read(text, path="responses.yaml"):
@@ -206,13 +229,18 @@ def read(text, path="responses.yaml"):
     return data, lines, problems
 
 
-def build(data, lines, path="responses.yaml", required=REQUIRED_INTENTS, handled=(), problems=()):
+def build(data, lines, path="responses.yaml", required=REQUIRED_INTENTS, handled=(), problems=(), safety=None):
     """Knowledge from data read by `read`; KnowledgeError lists every problem (and those given), each with its line."""
     problems = list(problems)
+    text, safety_path, limits = safety or (read_text(SAFETY_PATH), SAFETY_PATH, red_flags.DEFAULT_LIMITS)
     knowledge = _Checker(str(path), lines, problems).build(data, required, handled)
+    # The topics' words are known to the red flags' reader, so that "main" is never corrected into "pain".
+    known = [p for i in knowledge.intents.values() for p in i.phrases] if knowledge else []
+    flags, found = red_flags.build(text, safety_path, limits, known)
+    problems += found
     if problems:
         raise KnowledgeError(problems)
-    return knowledge
+    return dataclasses.replace(knowledge, safety=flags)
 
 
 def _walk(node, at, lines, problems, path):
@@ -280,6 +308,7 @@ class _Checker:
             menu=tuple(menu),
             messages=MappingProxyType(messages),
             matcher=Matcher({i.id: i.phrases for i in intents.values()}, rules),
+            safety=None,
             commands=MappingProxyType(commands),
             hinglish_words=frozenset(normalise(w) for w in hinglish),
             notice_version=str(version).strip(),
@@ -314,6 +343,9 @@ class _Checker:
                                         tuple(body.get("followups") or ()), *self.review(body, at))
         for intent in intents.values():
             self.references(list(intent.followups), ("intents", intent.id, "followups"), intents)
+        if EMERGENCY in intents:
+            self.says(intents[EMERGENCY].pages, ("intents", EMERGENCY, "reply"), MUST_SAY[EMERGENCY],
+                      "is the emergency reply and must give them")
         return intents
 
     def phrases(self, raw, at):
@@ -405,9 +437,22 @@ class _Checker:
             if name not in raw:
                 self.problem(("messages",), f"required message '{name}' is missing")
         # The list button's label is shown on a WhatsApp button, so it has a title's limit.
-        return {name: MappingProxyType(self.per_language(
-                    value, ("messages", name), self.title if name == "list_button" else self.text))
-                for name, value in raw.items()}
+        messages = {name: MappingProxyType(self.per_language(
+                        value, ("messages", name), self.title if name == "list_button" else self.text))
+                    for name, value in raw.items()}
+        for name in NOT_ANSWERS:
+            self.says(messages.get(name, {}), ("messages", name), ("emergency_numbers",),
+                      "is not an answer, so it must give the emergency numbers too")
+        self.says(messages.get("self_harm", {}), ("messages", "self_harm"), MUST_SAY["self_harm"], "must give them")
+        return messages
+
+    def says(self, texts, at, placeholders, why):
+        """Each language's text (all its pages) must hold every one of `placeholders`."""
+        for lang, text in texts.items():
+            text = "\n".join(text) if isinstance(text, tuple) else text
+            for name in placeholders:
+                if "{" + name + "}" not in text:
+                    self.problem(at + (lang,), f"has no {{{name}}}: it {why} (see the placeholders at the top of the file)")
 
     def commands(self, raw):
         """{normalised phrase: command name}; a phrase under two commands would be ambiguous."""
@@ -429,6 +474,7 @@ class _Checker:
         return owner
 
     def canned(self, raw):
+        """[(title, {lang: text})]: the console offers each text in the patient's language, else in English."""
         if raw is None:
             return []
         if not isinstance(raw, list):
@@ -441,7 +487,8 @@ class _Checker:
                 self.problem(at, "needs a title (the button in the console) and a text")
                 continue
             self.unknown_keys(item, at, {"title": "button label", "text": "the reply"})
-            canned.append((item["title"].strip(), self.text(item.get("text"), at + ("text",))))
+            texts = self.per_language(item.get("text"), at + ("text",), self.text)
+            canned.append((item["title"].strip(), MappingProxyType(texts)))
         return canned
 
     def references(self, raw, at, intents):
@@ -467,9 +514,6 @@ class _Checker:
             return Rules()
         self.unknown_keys(raw, at, MATCHING_FIELDS)
         lists = {name: tuple(self.words(raw.get(name), at + (name,))) for name in MATCHING_LISTS}
-        for index, sign in enumerate(lists["emergency_signs"]):
-            if any(not part.replace("|", "").strip() for part in sign.split(";")):
-                self.problem(at + ("emergency_signs", index), "each ;-separated part needs at least one word")
         synonyms = self.synonyms(raw.get("synonyms"), at + ("synonyms",))
         self.ignored(lists["ignore"], synonyms, at + ("ignore",))
         return Rules(synonyms=synonyms, strict=self.strict(raw.get("strict"), at + ("strict",), intents), **lists)
@@ -549,14 +593,17 @@ def _spelled(text):
 
 
 class KnowledgeFile:
-    """The current Knowledge of a file, reloaded when the file changes; a broken edit keeps the last good one.
+    """The current Knowledge of a file and of the red flags (safety.yaml), reloaded when either changes; a broken
+    edit of either keeps the last good version of both.
 
-    With a `store`, the last good text is also kept in Redis, so a process that starts while the file is
+    With a `store`, the last good texts are also kept in Redis, so a process that starts while a file is
     broken (a new worker, a restart) serves that version instead of refusing to start.
     """
 
-    def __init__(self, path, check_every=2.0, handled=(), store=None):
+    def __init__(self, path, check_every=2.0, handled=(), store=None, safety_path=SAFETY_PATH,
+                 limits=red_flags.DEFAULT_LIMITS):
         self.path, self.check_every, self.handled, self.store = path, check_every, tuple(handled), store
+        self.safety_path, self.limits = safety_path, limits
         # The last edit that was refused (a KnowledgeError), None while the file on disk is the one served.
         self.error = None
         # When the version served was read from the file (None: it came from Redis), and when an edit was refused.
@@ -569,7 +616,9 @@ class KnowledgeFile:
             kept = store.kept_knowledge() if store else None
             if kept is None:
                 raise  # nothing good to serve: a broken file at start-up with no kept version is fatal
-            self._knowledge = parse(kept, f"{path} (last good version, kept in Redis)", handled=self.handled)
+            text, safety_text = kept
+            self._knowledge = parse(text, f"{path} (last good version, kept in Redis)", handled=self.handled,
+                                    safety=(safety_text, f"{safety_path} (last good version, kept in Redis)", limits))
             self._refused(exc)
         self._checked = time.monotonic()
 
@@ -587,11 +636,11 @@ class KnowledgeFile:
         return self._knowledge
 
     def _load(self):
-        text = read_text(self.path)
-        knowledge = parse(text, self.path, handled=self.handled)
+        text, safety_text = read_text(self.path), read_text(self.safety_path)
+        knowledge = parse(text, self.path, handled=self.handled, safety=(safety_text, self.safety_path, self.limits))
         self.loaded_at = time.time()
         if self.store:
-            self.store.keep_knowledge(text)
+            self.store.keep_knowledge(text, safety_text)
         return knowledge
 
     def _reload(self):
@@ -608,8 +657,13 @@ class KnowledgeFile:
         log.error("knowledge edit refused, still serving the last good version:\n%s", exc)
 
     def _file_stamp(self):
-        try:
-            st = os.stat(self.path)
-            return (st.st_mtime_ns, st.st_size, st.st_ino)
-        except OSError:
-            return None
+        return tuple(_stamp(path) for path in (self.path, self.safety_path))
+
+
+def _stamp(path):
+    """What changes when a file is edited or replaced; None when it cannot be read."""
+    try:
+        st = os.stat(path)
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+    except OSError:
+        return None

@@ -1,5 +1,6 @@
 """How an answer goes out: wording in the patient's language, numbered choices, pages under the size limit."""
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 
@@ -21,20 +22,34 @@ class Words:
         """The conversation's language now (a HINDI or ENGLISH command changes it mid-answer)."""
         return self.state.get("lang", "en")
 
-    def render(self, text, **values):
-        """Fill {emergency_numbers} and the given values; {menu} stays for the layout to place."""
-        text = text.replace("{emergency_numbers}", self.settings.EMERGENCY_NUMBERS)
+    def render(self, text, lang=None, **values):
+        """Fill {emergency_numbers}, {mental_health_helpline} and the given values; {menu} stays for the layout to place.
+
+        `lang` is the language the text is written in (the conversation's by default).
+        """
+        # In a Hindi reply the words around the numbers are Hindi too; in English text that stands in for a
+        # missing Hindi one, English.
+        hindi = (lang or self.lang) == "hi"
+        text = text.replace("{emergency_numbers}",
+                            self.settings.EMERGENCY_NUMBERS_HI if hindi else self.settings.EMERGENCY_NUMBERS)
+        text = text.replace("{mental_health_helpline}",
+                            self.settings.MENTAL_HEALTH_HELPLINE_HI if hindi else self.settings.MENTAL_HEALTH_HELPLINE)
         for name, value in values.items():
             text = text.replace("{" + name + "}", str(value))
         return text
 
     def message(self, name, **values):
         """A message from the knowledge file's `messages`."""
-        return self.render(self.knowledge.message(name, self.lang), **values)
+        return self.render(self.knowledge.message(name, self.lang), self._written_in(self.knowledge.messages[name]), **values)
 
     def pages(self, intent_id):
         """An intent's reply, page by page."""
-        return [self.render(page) for page in self.knowledge.pages(intent_id, self.lang)]
+        lang = self._written_in(self.knowledge.intents[intent_id].pages)
+        return [self.render(page, lang) for page in self.knowledge.pages(intent_id, self.lang)]
+
+    def _written_in(self, texts):
+        """The language the conversation gets of these texts: its own, or English when they have none in it."""
+        return self.lang if self.lang in texts else "en"
 
     def choices(self, intent_ids):
         """(intent id, title) pairs for a list the patient can pick from; ids an edit removed are left out."""
@@ -61,19 +76,24 @@ class Message:
     body: str
     choices: tuple = ()
     heading: str = ""
+    # The welcome notice: at the end of this message (`footer`), or as a message of its own after it (`notice`).
+    footer: str = ""
+    notice: str = ""
 
     def as_text(self):
-        """The message with its choices as a numbered list, where {menu} stands or else at the end."""
+        """The message with its choices as a numbered list, where {menu} stands or else at the end, then the footer."""
         if not self.choices:
-            return self.body.replace(MENU, "").strip()
-        block = numbered(self.heading, self.choices)
-        if MENU in self.body:
-            return self.body.replace(MENU, block)
-        return f"{self.body}\n\n{block}"
+            text = self.body.replace(MENU, "").strip()
+        elif MENU in self.body:
+            text = self.body.replace(MENU, numbered(self.heading, self.choices))
+        else:
+            text = f"{self.body}\n\n{numbered(self.heading, self.choices)}"
+        return f"{text}\n\n{self.footer}" if self.footer else text
 
     def as_body(self):
         """The message without its list, for when the choices go out as WhatsApp buttons."""
-        return re.sub(r"\n{3,}", "\n\n", self.body.replace(MENU, "")).strip()
+        body = re.sub(r"\n{3,}", "\n\n", self.body.replace(MENU, "")).strip()
+        return f"{body}\n\n{self.footer}" if self.footer else body
 
 
 def numbered(heading, choices):
@@ -82,15 +102,26 @@ def numbered(heading, choices):
 
 
 def lay_out(answer, words, state, welcome=None):
-    """The message to send now, the welcome in front; the rest of a long answer waits in state["more"]."""
+    """The message to send now, the welcome at its end; the rest of a long answer waits in state["more"].
+
+    The welcome never pushes a line of the answer's first page (its warning, its pointer to the care team) onto a
+    second page: when it does not fit at the end of the message, it goes as a message of its own after it.
+    """
+    message = _answer_message(answer, words, state)
+    if not welcome:
+        return message
+    if len(message.as_text()) + 2 + len(welcome) < MAX_REPLY:
+        return dataclasses.replace(message, footer=welcome)
+    return dataclasses.replace(message, notice=welcome)
+
+
+def _answer_message(answer, words, state):
+    """The answer's first page, with the MORE line, the menu or its follow-ups where they fit."""
     menu = words.choices(words.knowledge.menu)
     menu_block = len(numbered(words.message("menu_header"), menu))
     # Room for the MORE line after a page; a page is cut only when it does not fit with that line.
     hint = len(words.message("more_hint", page=99, pages=99)) + 2
-    pages = list(answer.pages)
-    if welcome:
-        pages[0] = f"{welcome}\n\n{pages[0]}"
-    chunks = [chunk for page in pages
+    chunks = [chunk for page in answer.pages
               for chunk in split(page, MAX_REPLY - 1 - hint - (menu_block if MENU in page else 0))]
     first, rest = chunks[0], chunks[1:]
     body = first

@@ -11,6 +11,17 @@ WELCOME = "Notice: information, not medical advice. AGENT for a person, STOP to 
 MENU = "Topics:\n1. About therapy\n2. Side effects\n3. Costs\n4. Talk to a person"
 GREETING = f"Welcome to the test clinic.\n{MENU}\nReply AGENT for a person."
 SIDE_EFFECTS = "Fever and chills are common. Ask your care team.\n\nRelated:\n1. Coping\n2. What to expect"
+COSTS = "Costs vary. Ask the care team for an estimate."
+# Every reply that is not an answer ends with the emergency numbers (the EMERGENCY_NUMBERS settings, by default).
+SOS = "In an emergency call 112 (emergency) or 108 (ambulance)."
+SOS_HI = "इमरजेंसी में 112 (इमरजेंसी) या 108 (एम्बुलेंस) पर फ़ोन करें।"
+UNKNOWN_CHOICE = f"That number is not on the list. {MENU} {SOS}"
+NOTHING_MORE = f"Nothing more on that. {MENU} {SOS}"
+FALLBACK = f"Sorry, I did not understand. Reply MENU for topics or AGENT for a person. {SOS}"
+FALLBACK_HI = f"माफ़ कीजिए, मैं समझ नहीं पाया। {SOS_HI}"
+MEDIA = f"I can read text only. Please type your question. {SOS}"
+# The emergency reply ends with when a person will write (office hours are not set in the tests: always open).
+EMERGENCY = "Call 112 (emergency) or 108 (ambulance) now. A coordinator will write soon."
 
 
 @pytest.fixture
@@ -40,17 +51,17 @@ def test_a_number_after_the_menu_picks_that_topic_and_its_follow_ups_are_numbere
 def test_the_menu_is_used_once(chat):
     chat("hello")
     assert chat("3") == ["Costs vary. Ask the care team for an estimate."]
-    assert chat("3") == [f"That number is not on the list. {MENU}"]
+    assert chat("3") == [UNKNOWN_CHOICE]
 
 
 def test_a_number_without_a_menu_shows_the_menu_instead_of_guessing(chat):
-    assert chat("4") == [f"That number is not on the list. {MENU}"]
+    assert chat("4") == [UNKNOWN_CHOICE]
     assert chat("4") == ["A coordinator will take over. Reply CANCEL to go back."]
 
 
 def test_a_number_beyond_the_list_shows_the_menu_again(chat):
     chat("what are the side effects")
-    assert chat("9") == [f"That number is not on the list. {MENU}"]
+    assert chat("9") == [UNKNOWN_CHOICE]
     assert chat("2") == [SIDE_EFFECTS]
 
 
@@ -64,24 +75,24 @@ def test_more_goes_through_every_page_then_offers_follow_ups(chat):
     assert chat("what to expect") == ["Page one, before treatment. Ask your care team.\n\nReply MORE (1/3)"]
     assert chat("more") == ["Page two, during treatment. Ask your care team.\n\nReply MORE (2/3)"]
     assert chat("MORE") == ["Page three, after treatment. Ask your care team.\n\nRelated:\n1. Side effects"]
-    assert chat("more") == [f"Nothing more on that. {MENU}"]
+    assert chat("more") == [NOTHING_MORE]
 
 
 def test_more_with_nothing_pending_says_so_and_shows_the_menu(chat):
-    assert chat("more") == [f"Nothing more on that. {MENU}"]
+    assert chat("more") == [NOTHING_MORE]
     assert chat("1") == ["Interleukin therapy uses immune messengers. Ask your care team."]
 
 
 def test_a_new_question_drops_the_rest_of_a_long_answer(chat):
     chat("what to expect")
     assert chat("how much does it cost") == ["Costs vary. Ask the care team for an estimate."]
-    assert chat("more") == [f"Nothing more on that. {MENU}"]
+    assert chat("more") == [NOTHING_MORE]
 
 
 def test_thanks_closes_the_topic(chat):
     chat("hello")
     assert chat("thank you") == ["You are welcome."]
-    assert chat("2") == [f"That number is not on the list. {MENU}"]
+    assert chat("2") == [UNKNOWN_CHOICE]
 
 
 def test_a_greeting_mid_conversation_keeps_the_rest_of_the_state(chat, assistant):
@@ -96,8 +107,9 @@ def test_a_greeting_mid_conversation_keeps_the_rest_of_the_state(chat, assistant
 # First contact
 
 def test_the_first_reply_carries_the_welcome_once(assistant):
-    assert say(assistant, "how much does it cost") == [f"{WELCOME}\n\nCosts vary. Ask the care team for an estimate."]
-    assert say(assistant, "how much does it cost") == ["Costs vary. Ask the care team for an estimate."]
+    # The welcome goes after the answer, so nothing of the answer is pushed down or onto a second page.
+    assert say(assistant, "how much does it cost") == [f"{COSTS}\n\n{WELCOME}"]
+    assert say(assistant, "how much does it cost") == [COSTS]
     assert assistant.store.notice(PATIENT) == "test-1"
 
 
@@ -106,28 +118,51 @@ def test_a_changed_notice_is_shown_again(app, test_config, tmp_path):
     edited = tmp_path / "knowledge.yaml"
     edited.write_text(FIXTURE_KNOWLEDGE.read_text(encoding="utf-8").replace("notice_version: test-1", "notice_version: test-2"), encoding="utf-8")
     assistant = create_app({**test_config, "KNOWLEDGE_PATH": str(edited)}).extensions["assistant"]
-    assert say(assistant, "how much does it cost")[0].startswith(WELCOME)
+    assert say(assistant, "how much does it cost") == [f"{COSTS}\n\n{WELCOME}"]
     assert assistant.store.notice(PATIENT) == "test-2"
 
 
 def test_an_emergency_first_gets_only_the_emergency_reply(assistant):
-    assert say(assistant, "i cannot breathe") == ["Call 112 (emergency) or 108 (ambulance) now."]
+    assert say(assistant, "i cannot breathe") == [EMERGENCY]
     # The welcome comes with the next thing the assistant says (here: the wait for a coordinator is cancelled).
-    assert say(assistant, "cancel")[0].startswith(WELCOME)
+    assert say(assistant, "cancel") == [f"No coordinator will take over. You are back with the assistant.\n\n{WELCOME}"]
+
+
+def _long_costs(test_config, tmp_path, pages):
+    """An assistant whose costs reply is pages of paragraphs of 319 characters ([3] for one page of three paragraphs).
+
+    Returns the assistant and the paragraphs of each page.
+    """
+    paragraphs, n = [], 0
+    for count in pages:
+        paragraphs.append([f"Paragraph {n + i}: " + ("the care team explains each step. " * 9).strip() for i in range(1, count + 1)])
+        n += count
+    reply = "".join("      - |\n" + _indent("\n\n".join(page), 8) for page in paragraphs)
+    text = FIXTURE_KNOWLEDGE.read_text(encoding="utf-8").replace(
+        "    reply: Costs vary. Ask the care team for an estimate.", "    reply:\n" + reply)
+    path = tmp_path / "knowledge.yaml"
+    path.write_text(text, encoding="utf-8")
+    return create_app({**test_config, "KNOWLEDGE_PATH": str(path)}).extensions["assistant"], paragraphs
+
+
+def test_a_welcome_that_does_not_fit_with_a_long_answer_goes_after_it_on_its_own(app, test_config, tmp_path):
+    # 961 characters: the answer fits one message, but not with the welcome after it.
+    assistant, [paragraphs] = _long_costs(test_config, tmp_path, [3])
+    replies = say(assistant, "how much does it cost")
+    # The welcome never pushes the end of the answer (its pointer to the care team) onto a second page.
+    assert replies == ["\n\n".join(paragraphs), WELCOME]
+    assert all(len(reply) < 1000 for reply in replies)
+    assert say(assistant, "more") == [NOTHING_MORE]
 
 
 def test_a_welcome_with_a_long_answer_is_paged_under_the_limit(app, test_config, tmp_path):
-    long_reply = "\n\n".join(f"Paragraph {n}: " + "the care team explains each step. " * 9 for n in range(1, 4))
-    text = FIXTURE_KNOWLEDGE.read_text(encoding="utf-8").replace(
-        "    reply: Costs vary. Ask the care team for an estimate.", "    reply: |\n" + _indent(long_reply, 6))
-    path = tmp_path / "knowledge.yaml"
-    path.write_text(text, encoding="utf-8")
-    assistant = create_app({**test_config, "KNOWLEDGE_PATH": str(path)}).extensions["assistant"]
-    first = say(assistant, "how much does it cost")[0]
-    second = say(assistant, "more")[0]
-    assert first.startswith(WELCOME) and first.endswith("Reply MORE (1/2)")
-    assert "Paragraph 1" in first and "Paragraph 3" in second
-    assert len(first) < 1000 and len(second) < 1000
+    # Two pages, the first of 961 characters: it fits one message, but not with the welcome after it.
+    assistant, [one, two] = _long_costs(test_config, tmp_path, [3, 1])
+    first = say(assistant, "how much does it cost")
+    second = say(assistant, "more")
+    assert first == ["\n\n".join(one) + "\n\nReply MORE (1/2)", WELCOME]
+    assert second == two
+    assert all(len(reply) < 1000 for reply in first + second)
 
 
 def test_follow_ups_that_do_not_fit_are_left_out_rather_than_splitting_the_answer(chat, test_config, tmp_path):
@@ -139,7 +174,7 @@ def test_follow_ups_that_do_not_fit_are_left_out_rather_than_splitting_the_answe
     path.write_text(text, encoding="utf-8")
     assistant = create_app({**test_config, "KNOWLEDGE_PATH": str(path)}).extensions["assistant"]
     assert say(assistant, "what are the side effects") == [long_reply.strip()]
-    assert say(assistant, "more") == [f"Nothing more on that. {MENU}"]
+    assert say(assistant, "more") == [NOTHING_MORE]
 
 
 def _indent(text, spaces):
@@ -164,14 +199,26 @@ def test_hinglish_opt_out_is_confirmed_in_hindi(chat, assistant):
     assert chat("side effect kya hai") == []
 
 
-def test_an_opt_out_in_a_sentence_also_stops_messages(chat, assistant):
-    assert chat("please stop sending me these messages") == ["You will get no more messages. Write START to resume."]
+def test_an_opt_out_in_a_sentence_is_asked_about_and_stops_messages_after_yes(chat, assistant):
+    assert chat("please stop sending me these messages") == [f"Stop all messages? Reply YES to stop. {SOS}"]
+    assert not assistant.store.opted_out(PATIENT)
+    assert chat("yes") == ["You will get no more messages. Write START to resume."]
+    assert assistant.store.opted_out(PATIENT)
     assert chat("how much does it cost") == []
+
+
+def test_an_opt_out_in_a_sentence_followed_by_a_question_keeps_messages_on(chat, assistant):
+    assert chat("please stop sending me these messages") == [f"Stop all messages? Reply YES to stop. {SOS}"]
+    # Anything but YES sets the question aside and is answered as a new message.
+    assert chat("how much does it cost") == [COSTS]
+    # A later YES no longer answers the question: it is read as any text.
+    assert chat("yes") == [FALLBACK]
+    assert not assistant.store.opted_out(PATIENT)
 
 
 def test_an_emergency_while_opted_out_still_gets_the_emergency_reply(chat):
     chat("unsubscribe")
-    assert chat("chest pain now") == ["Call 112 (emergency) or 108 (ambulance) now."]
+    assert chat("chest pain now") == [EMERGENCY]
     assert chat("how much does it cost") == []
 
 
@@ -188,7 +235,7 @@ def test_delete_my_data_after_yes_erases_every_key_of_the_patient(chat, assistan
     store = assistant.store
     assert [key for key in store.redis.scan_iter(f"{store.prefix}*") if PATIENT in key] == []
     # A later message starts afresh, with the welcome.
-    assert say(assistant, "how much does it cost")[0].startswith(WELCOME)
+    assert say(assistant, "how much does it cost") == [f"{COSTS}\n\n{WELCOME}"]
 
 
 def test_no_keeps_the_data(chat, assistant):
@@ -221,30 +268,30 @@ def test_a_hindi_conversation_with_a_switch_to_english(chat, assistant):
 def test_devanagari_gets_hindi_and_missing_translations_fall_back_to_english(chat):
     assert chat("नमस्ते")[0].startswith("टेस्ट क्लिनिक में स्वागत है।\nविषय:\n1. थेरेपी क्या है")
     assert chat("3") == ["Costs vary. Ask the care team for an estimate."]
-    assert chat("कुछ भी नहीं पता") == ["माफ़ कीजिए, मैं समझ नहीं पाया।"]
+    assert chat("कुछ भी नहीं पता") == [FALLBACK_HI]
 
 
 def test_the_emergency_reply_in_hindi(chat):
     chat("hindi")
-    assert chat("chest pain now") == ["अभी 112 (emergency) or 108 (ambulance) पर फ़ोन करें।"]
+    assert chat("chest pain now") == ["अभी 112 (इमरजेंसी) या 108 (एम्बुलेंस) पर फ़ोन करें। A coordinator will write soon."]
 
 
 def test_the_language_follows_the_patient_until_they_choose_one(chat):
     chat("side effect kya hai")
     # One word says nothing about the language: still Hindi.
-    assert chat("xyzzy") == ["माफ़ कीजिए, मैं समझ नहीं पाया।"]
+    assert chat("xyzzy") == [FALLBACK_HI]
     assert chat("how much does it cost") == ["Costs vary. Ask the care team for an estimate."]
 
 
 # Media
 
 def test_a_voice_note_gets_the_media_reply(chat):
-    assert chat("", num_media=1, media_types=("audio/ogg",)) == ["I can read text only. Please type your question."]
+    assert chat("", num_media=1, media_types=("audio/ogg",)) == [MEDIA]
 
 
 def test_a_sticker_or_document_gets_the_media_reply(chat):
-    assert chat("", num_media=1, media_types=("image/webp",)) == ["I can read text only. Please type your question."]
-    assert chat("", num_media=1, media_types=("application/pdf",)) == ["I can read text only. Please type your question."]
+    assert chat("", num_media=1, media_types=("image/webp",)) == [MEDIA]
+    assert chat("", num_media=1, media_types=("application/pdf",)) == [MEDIA]
 
 
 def test_a_caption_is_answered_even_with_an_image(chat):
@@ -252,7 +299,7 @@ def test_a_caption_is_answered_even_with_an_image(chat):
 
 
 def test_a_location_gets_the_location_reply(chat):
-    assert chat("", latitude="28.6139", longitude="77.2090") == ["I cannot use locations. Please type your question."]
+    assert chat("", latitude="28.6139", longitude="77.2090") == [f"I cannot use locations. Please type your question. {SOS}"]
 
 
 def test_media_between_a_menu_and_a_number_keeps_the_menu(chat):
@@ -264,13 +311,11 @@ def test_media_between_a_menu_and_a_number_keeps_the_menu(chat):
 # Everything else
 
 def test_an_unknown_question_gets_the_fallback(chat):
-    assert chat("who won the cricket match yesterday") == [
-        "Sorry, I did not understand. Reply MENU for topics or AGENT for a person."
-    ]
+    assert chat("who won the cricket match yesterday") == [FALLBACK]
 
 
 def test_the_emergency_reply_carries_the_configured_numbers(chat):
-    assert chat("i cannot breathe") == ["Call 112 (emergency) or 108 (ambulance) now."]
+    assert chat("i cannot breathe") == [EMERGENCY]
 
 
 def test_both_sides_go_to_the_transcript_with_the_intent(chat, assistant):
@@ -296,14 +341,14 @@ def test_every_key_of_a_patient_expires_after_the_retention_time(chat, assistant
 # Clarifying questions
 
 def test_two_close_topics_are_offered_and_a_number_picks_one(chat):
-    assert chat("side effects or nausea relief") == ["Did you mean:\n1. Side effects\n2. Coping"]
+    assert chat("side effects or nausea relief") == [f"Did you mean:\n1. Side effects\n2. Coping\n{SOS}"]
     assert chat("1") == [SIDE_EFFECTS]
 
 
 def test_the_offer_is_answered_once(chat):
     chat("side effects or nausea relief")
     chat("1")
-    assert chat("9") == [f"That number is not on the list. {MENU}"]
+    assert chat("9") == [UNKNOWN_CHOICE]
 
 
 def test_a_clear_question_is_answered_without_asking(chat):
@@ -315,7 +360,7 @@ def test_a_clear_question_is_answered_without_asking(chat):
 def test_a_superscript_digit_is_not_a_menu_number_but_a_devanagari_one_is(chat):
     chat("hello")
     assert chat("२") == [SIDE_EFFECTS]
-    assert chat("²") == ["Sorry, I did not understand. Reply MENU for topics or AGENT for a person."]
+    assert chat("²") == [FALLBACK]
 
 
 def test_a_retry_of_a_handled_message_gets_nothing_and_is_not_recorded_again(chat, assistant):
@@ -346,7 +391,7 @@ def test_a_flood_gets_one_notice_then_silence_and_every_message_is_kept(limited)
 def test_an_emergency_gets_through_the_rate_limit(limited):
     for n in range(5):
         say(limited, "price", message_sid=f"SM{n}")
-    assert say(limited, "i cannot breathe", message_sid="SM9") == ["Call 112 (emergency) or 108 (ambulance) now."]
+    assert say(limited, "i cannot breathe", message_sid="SM9") == [EMERGENCY]
 
 
 def test_a_message_that_failed_is_kept_unanswered_with_the_apology(assistant):

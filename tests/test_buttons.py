@@ -10,8 +10,9 @@ from tests.conftest import PATIENT, WhatsApp, replies_of
 
 QUICK_2 = "HX" + "2" * 32
 LIST_4 = "HX" + "4" * 32
-GREETING_BODY = ("Notice: information, not medical advice. AGENT for a person, STOP to stop.\n\n"
-                 "Welcome to the test clinic.\n\nReply AGENT for a person.")
+WELCOME = "Notice: information, not medical advice. AGENT for a person, STOP to stop."
+# The first-contact welcome goes after the answer, in the same message.
+GREETING_BODY = f"Welcome to the test clinic.\n\nReply AGENT for a person.\n\n{WELCOME}"
 MENU_TEXT = "Topics:\n1. About therapy\n2. Side effects\n3. Costs\n4. Talk to a person"
 
 
@@ -73,9 +74,7 @@ def test_buttons_in_hindi_carry_hindi_titles(whatsapp, twilio_api):
 
 def test_when_twilio_fails_the_text_still_reaches_the_patient(whatsapp, twilio_api):
     twilio_api.refuse(20500, status=500, message="Internal Server Error")
-    assert whatsapp.send("hello") == [
-        "Notice: information, not medical advice. AGENT for a person, STOP to stop.\n\n"
-        f"Welcome to the test clinic.\n{MENU_TEXT}\nReply AGENT for a person."]
+    assert whatsapp.send("hello") == [f"Welcome to the test clinic.\n{MENU_TEXT}\nReply AGENT for a person.\n\n{WELCOME}"]
     assert twilio_api.messages == []
 
 

@@ -8,7 +8,7 @@ import pytest
 from bot import create_app
 from bot.assistant import Inbound
 from bot.console import hash_password
-from tests.conftest import CLINIC_NUMBER
+from tests.conftest import CLINIC_NUMBER, FIXTURE_KNOWLEDGE
 
 PASSWORD = "correct horse battery"
 SENDER = "whatsapp:+919800000001"
@@ -181,6 +181,25 @@ def test_the_conversation_page_shows_everything_escaped(app, accounts, store):
         "patient", "assistant", "event", "patient", "assistant", "patient", "event", "assistant"]
     assert data["entries"][5]["text"] == "<script>alert(1)</script> & more"  # raw in JSON; the page sets textContent
     assert data["state"] == "With Priya Sharma"
+
+
+def test_a_canned_reply_is_offered_in_the_language_the_patient_writes(make_app, accounts, tmp_path):
+    path = tmp_path / "responses.yaml"
+    path.write_text(FIXTURE_KNOWLEDGE.read_text(encoding="utf-8").replace(
+        "  text: We will call you back today.\n",
+        "  text:\n    en: We will call you back today.\n    hi: हम आज ही आपको फ़ोन करेंगे।\n", 1), encoding="utf-8")
+    app = make_app(KNOWLEDGE_PATH=str(path))  # the same Redis keys as `accounts`
+    client, _ = log_in(app)
+    english, hindi = escalate(app), escalate(app, sender=OTHER)
+    app.extensions["assistant"].respond(Inbound(sender=OTHER, body="क्या कोई मुझसे बात करेगा?"))
+    pages = {}
+    for name, chat in (("en", english), ("hi", hindi)):
+        post(client, f"/console/chats/{chat['id']}/claim")
+        pages[name] = client.get(f"/console/chats/{chat['id']}").get_data(as_text=True)
+    assert 'data-text="हम आज ही आपको फ़ोन करेंगे।"' in pages["hi"] and "We will call you back today." not in pages["hi"]
+    assert 'data-text="We will call you back today."' in pages["en"] and "हम आज ही" not in pages["en"]
+    # no Hindi text for this one: English for both
+    assert 'data-text="Hello, I am your coordinator."' in pages["hi"] and "Hello, I am your coordinator." in pages["en"]
 
 
 def test_notes_stay_private(app, accounts, twilio_api):

@@ -21,6 +21,11 @@ OTHER = "whatsapp:+919800000002"
 TEMPLATE = "HX" + "b" * 32
 WAITING = "A coordinator will take over. Reply CANCEL to go back."
 RETURNED = "You are back with the assistant."
+# Every reply that is not an answer ends with the emergency numbers (the EMERGENCY_NUMBERS settings, by default).
+SOS = "In an emergency call 112 (emergency) or 108 (ambulance)."
+OFFER = f"Shall I ask a coordinator? Reply YES. {SOS}"
+# The emergency reply ends with when a person will write: soon in office hours (not set in the tests: always open).
+EMERGENCY = "Call 112 (emergency) or 108 (ambulance) now. A coordinator will write soon."
 
 
 @pytest.fixture
@@ -94,7 +99,7 @@ def test_cancel_with_a_coordinator_goes_to_the_coordinator(assistant, handoff, s
 
 def test_two_misses_in_a_row_offer_a_person_and_yes_takes_it(assistant, store):
     assert say(assistant, "who won the cricket match yesterday")[0].startswith("Sorry, I did not understand.")
-    assert say(assistant, "quantum physics homework") == ["Shall I ask a coordinator? Reply YES."]
+    assert say(assistant, "quantum physics homework") == [OFFER]
     assert say(assistant, "Yes") == ["A coordinator will reply soon. Reply CANCEL to go back."]
     [chat] = store.waiting()
     assert chat["reason"] == "offer"
@@ -104,7 +109,7 @@ def test_misses_count_only_in_a_row_and_the_offer_is_answered_once(assistant, st
     say(assistant, "who won the cricket match yesterday")
     say(assistant, "how much does it cost")
     assert say(assistant, "quantum physics homework")[0].startswith("Sorry, I did not understand.")
-    assert say(assistant, "what is the capital of peru") == ["Shall I ask a coordinator? Reply YES."]
+    assert say(assistant, "what is the capital of peru") == [OFFER]
     # Another question instead of YES is answered; a later YES no longer escalates.
     assert say(assistant, "how much does it cost") == ["Costs vary. Ask the care team for an estimate."]
     assert say(assistant, "yes")[0].startswith("Sorry, I did not understand.")
@@ -115,7 +120,7 @@ def test_an_emergency_gets_the_instructions_and_goes_to_the_top_of_the_queue(app
     say(assistant, "agent", sender=OTHER)
     run_jobs(app)
     twilio_api.messages.clear()
-    assert say(assistant, "i cannot breathe") == ["Call 112 (emergency) or 108 (ambulance) now."]
+    assert say(assistant, "i cannot breathe") == [EMERGENCY]
     first, second = store.waiting()
     assert (first["sender"], first["urgent"], first["reason"]) == (SENDER, True, "emergency")
     assert second["sender"] == OTHER
@@ -128,14 +133,14 @@ def test_an_emergency_while_waiting_raises_the_chat_to_urgent(app, assistant, st
     say(assistant, "agent", sender=OTHER)
     say(assistant, "agent")
     assert [c["sender"] for c in store.waiting()] == [OTHER, SENDER]
-    assert say(assistant, "chest pain now") == ["Call 112 (emergency) or 108 (ambulance) now."]
+    assert say(assistant, "chest pain now") == [EMERGENCY]
     assert [(c["sender"], c["urgent"]) for c in store.waiting()] == [(SENDER, True), (OTHER, False)]
 
 
 def test_an_emergency_with_a_coordinator_is_answered_and_marked_urgent(app, assistant, handoff, store, twilio_api):
     say(assistant, "agent")
     handoff.claim(SENDER, "Priya")
-    assert say(assistant, "chest pain now") == ["Call 112 (emergency) or 108 (ambulance) now."]
+    assert say(assistant, "chest pain now") == [EMERGENCY]
     chat = store.chat(SENDER)
     assert (chat["status"], chat["coordinator"], chat["urgent"]) == ("claimed", "Priya", True)
     run_jobs(app)
@@ -150,12 +155,14 @@ def test_outside_office_hours_the_patient_is_told_when_and_only_emergencies_aler
     hours = assistant.handoff.hours
     opens = hours.next_opening(time.time())
     [reply] = say(assistant, "agent")
-    assert reply == f"Coordinators reply from {hours.opening_text(time.time())}. Reply CANCEL to go back."
+    assert reply == f"Coordinators reply from {hours.opening_text(time.time())}. Reply CANCEL to go back. {SOS}"
     assert f"{opens:%A} {opens.day} {opens:%B}, 09:00 IST" in reply
     run_jobs(app)
     assert twilio_api.messages == []
     # An emergency alerts at any hour.
-    assert say(assistant, "i cannot breathe", sender=OTHER) == ["Call 112 (emergency) or 108 (ambulance) now."]
+    # Outside office hours the emergency reply says by when a coordinator will write.
+    assert say(assistant, "i cannot breathe", sender=OTHER) == [
+        f"Call 112 (emergency) or 108 (ambulance) now. A coordinator will write by {hours.opening_text(time.time())}."]
     run_jobs(app)
     assert {m["To"] for m in twilio_api.messages} == set(ON_DUTY)
     twilio_api.messages.clear()

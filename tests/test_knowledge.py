@@ -2,6 +2,7 @@
 
 import gc
 import os
+import re
 import time
 import weakref
 
@@ -17,9 +18,15 @@ from tests.conftest import FIXTURE_KNOWLEDGE
 REAL = ROOT / "responses.yaml"
 # The topics and messages patients see most: each has a Hindi text.
 HINDI_INTENTS = ("greeting", "about_therapy", "side_effects", "manage_side_effects", "eligibility", "costs",
-                 "financial_assistance", "support_groups", "human_handoff", "emergency", "opt_out", "thanks_goodbye")
+                 "financial_assistance", "support_groups", "human_handoff", "emergency", "opt_out", "thanks_goodbye",
+                 "how_it_works", "benefits", "cancer_types", "comparison", "administration", "duration",
+                 "what_to_expect", "research", "nutrition", "lifestyle", "insurance")
+# The handoff notices reach the patient; the alerts (alert_*) go to staff and stay in English.
+HANDOFF_MESSAGES = ("handoff_offer", "handoff_waiting", "handoff_after_hours", "handoff_claimed", "handoff_returned",
+                    "handoff_cancelled")
 HINDI_MESSAGES = ("fallback", "menu_header", "welcome", "media", "location", "opted_in", "menu", "language_set",
-                  "followups_header", "more_hint", "nothing_more", "unknown_choice", "forget_confirm", "forgotten")
+                  "followups_header", "more_hint", "nothing_more", "unknown_choice", "forget_confirm", "forgotten",
+                  *HANDOFF_MESSAGES)
 MEDICAL = ("about_therapy", "how_it_works", "benefits", "cancer_types", "side_effects", "manage_side_effects",
            "comparison", "administration", "duration", "what_to_expect", "research", "eligibility", "nutrition",
            "lifestyle")
@@ -145,7 +152,7 @@ def test_replies_per_language_and_pages_are_read(tmp_path):
     assert loaded.pages("side_effects", "hi") == ("बुखार और ठंड लगना आम है। अपनी केयर टीम से पूछें।",)
     assert loaded.pages("costs", "hi") == ("Costs vary. Ask the care team for an estimate.",)
     assert len(loaded.pages("what_to_expect")) == 3
-    assert loaded.message("fallback", "hi") == "माफ़ कीजिए, मैं समझ नहीं पाया।"
+    assert loaded.message("fallback", "hi") == "माफ़ कीजिए, मैं समझ नहीं पाया। इमरजेंसी में {emergency_numbers} पर फ़ोन करें।"
     assert loaded.title("costs", "hi") == "Costs"
 
 
@@ -240,7 +247,16 @@ def test_the_handoff_messages_carry_their_placeholders(real):
                for name in ("alert_new", "alert_urgent", "alert_again"))
     assert "CANCEL" in real.intents["human_handoff"].reply and "CANCEL" in real.message("handoff_waiting")
     assert real.command("YES") == "yes" and real.command("back to bot") == "cancel"
-    assert real.coordinator_replies and all(len(text) < 1000 for _, text in real.coordinator_replies)
+    assert real.coordinator_replies and all(len(text) < 1000 for _, texts in real.coordinator_replies
+                                            for text in texts.values())
+
+
+def test_the_hindi_handoff_notices_and_canned_replies_keep_what_the_english_say(real):
+    for name in HANDOFF_MESSAGES:
+        english, hindi = real.message(name), real.message(name, "hi")
+        assert hindi != english and set(re.findall(r"{\w+}", hindi)) == set(re.findall(r"{\w+}", english)), name
+    assert "CANCEL" in real.message("handoff_waiting", "hi") and "*YES*" in real.message("handoff_offer", "hi")
+    assert [title for title, texts in real.coordinator_replies if "hi" not in texts] == []
 
 
 def test_commands_and_canned_replies_are_checked(tmp_path):
@@ -250,6 +266,20 @@ def test_commands_and_canned_replies_are_checked(tmp_path):
     assert "required command 'cancel' is missing" in message
     text = fixture_text().replace("- title: Call back\n  text: We will call you back today.\n", "- text: no title\n", 1)
     assert "coordinator_replies.1: needs a title" in broken(tmp_path, text)
+    text = fixture_text().replace("  text: We will call you back today.\n", "  text:\n    hi: हम आज फ़ोन करेंगे।\n", 1)
+    assert "coordinator_replies.1.text: needs the English text under 'en'" in broken(tmp_path, text)
+
+
+def test_a_canned_reply_is_english_text_or_one_text_per_language(tmp_path):
+    path = tmp_path / "responses.yaml"
+    path.write_text(fixture_text().replace(
+        "  text: We will call you back today.\n",
+        "  text:\n    en: We will call you back today.\n    hi: हम आज ही आपको फ़ोन करेंगे।\n", 1), encoding="utf-8")
+    assert knowledge.load(path).coordinator_replies == (
+        ("Greeting", {"en": "Hello, I am your coordinator."}),
+        ("Call back", {"en": "We will call you back today.", "hi": "हम आज ही आपको फ़ोन करेंगे।"}))
+
+
 def with_matching(section):
     return fixture_text() + "matching:\n" + section
 
@@ -286,9 +316,22 @@ def test_true_and_false_need_quotes_while_yes_and_no_are_words(tmp_path):
     assert "no" in knowledge.load(path).matcher.rules.ignore
 
 
-def test_an_emergency_sign_with_an_empty_part_is_named(tmp_path):
-    message = broken(tmp_path, with_matching('  emergency_signs:\n    - "chest ; "\n'))
-    assert "matching.emergency_signs.0: each ;-separated part needs at least one word" in message
+def test_a_reply_that_is_not_an_answer_must_give_the_emergency_numbers(tmp_path):
+    fixture = FIXTURE_KNOWLEDGE.read_text(encoding="utf-8")
+    path = tmp_path / "responses.yaml"
+    path.write_text(fixture.replace("  empty: Please type your question. In an emergency call {emergency_numbers}.",
+                                    "  empty: Please type your question."), encoding="utf-8")
+    with pytest.raises(KnowledgeError, match=r"messages.empty.en: has no \{emergency_numbers\}: it is not an answer"):
+        knowledge.load(path)
+
+
+def test_the_emergency_reply_must_say_when_a_person_will_answer(tmp_path):
+    fixture = FIXTURE_KNOWLEDGE.read_text(encoding="utf-8")
+    path = tmp_path / "responses.yaml"
+    path.write_text(fixture.replace("      hi: अभी {emergency_numbers} पर फ़ोन करें। {when_answered}",
+                                    "      hi: अभी {emergency_numbers} पर फ़ोन करें।"), encoding="utf-8")
+    with pytest.raises(KnowledgeError, match=r"intents.emergency.reply.hi: has no \{when_answered\}"):
+        knowledge.load(path)
 
 
 def test_an_unknown_matching_field_is_named(tmp_path):

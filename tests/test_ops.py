@@ -99,7 +99,10 @@ def test_a_refused_edit_is_shown_to_operations_until_it_is_fixed(app, ops, accou
     assert f"{path}:{line}: intents.costs.replys: unknown field &#39;replys&#39;; did you mean &#39;reply&#39;?" in page
     assert "Patients still get the last good version" in page
     # Patients still get the last good reply; a coordinator, who cannot fix the file, sees no banner.
-    assert WhatsApp(app.test_client()).send("how much does it cost")[-1].endswith("Costs vary. Ask the care team for an estimate.")
+    # (The patient's first message: the first-contact welcome comes after the answer.)
+    assert WhatsApp(app.test_client()).send("how much does it cost") == [
+        "Costs vary. Ask the care team for an estimate.\n\n"
+        "Notice: information, not medical advice. AGENT for a person, STOP to stop."]
     assert "refused-edit" not in log_in(app, name="Priya Sharma")[0].get("/console/").get_data(as_text=True)
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(good.replace("Costs vary.", "Prices differ."))

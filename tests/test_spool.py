@@ -15,6 +15,7 @@ from tests.conftest import PATIENT, RedisServer, WhatsApp, replies_of
 
 APOLOGY = "Sorry, I cannot answer right now. In an emergency call 112 (emergency) or 108 (ambulance)."
 COSTS = "Costs vary. Ask the care team for an estimate."
+WELCOME = "Notice: information, not medical advice. AGENT for a person, STOP to stop."
 
 
 def ready(client, within=10.0):
@@ -72,8 +73,8 @@ def test_a_frozen_redis_gets_the_apology_not_a_hang(test_config, redis_server):
 
     redis_server.thaw()
     assert ready(client).status_code == 200
-    # The first answer this patient gets, so the first-contact welcome comes in front of it.
-    assert whatsapp.send("how much does it cost")[0].endswith(COSTS)
+    # The first answer this patient gets, so the first-contact welcome comes after it.
+    assert whatsapp.send("how much does it cost") == [f"{COSTS}\n\n{WELCOME}"]
     store = app.extensions["assistant"].store
     assert [m["sid"] for m in store.transcript(PATIENT) if m["role"] == "patient"][0] == frozen_form["MessageSid"]
 
@@ -82,7 +83,7 @@ def test_a_killed_embedded_redis_is_started_again_with_its_data(test_config):
     app = create_app({**test_config, "REDIS_URL": ""})
     whatsapp, client = WhatsApp(app.test_client()), app.test_client()
     store = app.extensions["assistant"].store
-    assert whatsapp.send("how much does it cost")[0].endswith(COSTS)  # after the first-contact welcome
+    assert whatsapp.send("how much does it cost") == [f"{COSTS}\n\n{WELCOME}"]  # the first-contact welcome after it
 
     os.kill(store.redis.pid, signal.SIGKILL)
     assert whatsapp.send("what are the side effects") == [APOLOGY]

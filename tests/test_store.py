@@ -1,6 +1,5 @@
 """The store on the embedded Redis and on a Redis server."""
 
-import os
 import signal
 import subprocess
 import sys

@@ -29,7 +29,7 @@ def test_fallback_questions_are_kept_with_masked_numbers_and_answered_ones_are_n
     whatsapp.send("how much does it cost")
     # The second miss in a row offers a coordinator instead of the fallback: it is kept as well.
     offer = other.send("is parking available at the hospital")
-    assert offer == ["Shall I ask a coordinator? Reply YES."]
+    assert offer == ["Shall I ask a coordinator? Reply YES. In an emergency call 112 (emergency) or 108 (ambulance)."]
     entries = store.unanswered()
     assert [(e["text"], e["number"]) for e in entries] == [
         ("is parking available at the hospital", "whatsapp:+*********233"),

@@ -19,17 +19,28 @@ from tests.conftest import ACCOUNT_SID, PATIENT, WhatsApp, replies_of
 WELCOME = "Notice: information, not medical advice. AGENT for a person, STOP to stop."
 MENU = "Topics:\n1. About therapy\n2. Side effects\n3. Costs\n4. Talk to a person"
 SIDE_EFFECTS = "Fever and chills are common. Ask your care team.\n\nRelated:\n1. Coping\n2. What to expect"
+# Every reply that is not an answer ends with the emergency numbers (the EMERGENCY_NUMBERS settings, by default).
+SOS = "In an emergency call 112 (emergency) or 108 (ambulance)."
+FALLBACK = f"Sorry, I did not understand. Reply MENU for topics or AGENT for a person. {SOS}"
+MEDIA = f"I can read text only. Please type your question. {SOS}"
+EMPTY = f"Please type your question. {SOS}"
+TOO_LONG = "That message is too long. Please ask a shorter question. In an emergency call {}."
+# The emergency reply ends with when a person will write (office hours are not set in the tests: always open).
+EMERGENCY = "Call 112 (emergency) or 108 (ambulance) now. A coordinator will write soon."
+# The welcome goes at the end of the first message, after the answer's first page and the follow-ups offered under it.
+FIRST_SIDE_EFFECTS = ("Fever and chills are common. Ask your care team.\n\n"
+                      f"Related:\n1. Coping\n2. What to expect\n\n{WELCOME}")
 
 
 def test_a_greeting_gets_the_notice_and_the_menu_in_one_message(whatsapp):
-    assert whatsapp.send("hello") == [f"{WELCOME}\n\nWelcome to the test clinic.\n{MENU}\nReply AGENT for a person."]
+    assert whatsapp.send("hello") == [f"Welcome to the test clinic.\n{MENU}\nReply AGENT for a person.\n\n{WELCOME}"]
 
 
 def test_the_answer_is_twiml(whatsapp):
     response = whatsapp.post(whatsapp.form("what are the side effects"))
     assert response.status_code == 200
     assert response.mimetype == "text/xml"
-    assert replies_of(response) == [f"{WELCOME}\n\n{SIDE_EFFECTS}"]
+    assert replies_of(response) == [FIRST_SIDE_EFFECTS]
 
 
 def test_a_number_after_the_menu_picks_that_topic(whatsapp):
@@ -43,7 +54,7 @@ def test_a_number_after_the_menu_picks_that_topic(whatsapp):
 def test_a_number_with_no_menu_shows_the_menu(whatsapp):
     whatsapp.send("hello")
     whatsapp.send("3")
-    assert whatsapp.send("7") == [f"That number is not on the list. {MENU}"]
+    assert whatsapp.send("7") == [f"That number is not on the list. {MENU} {SOS}"]
 
 
 def test_stop_then_silence_then_start(whatsapp, store):
@@ -51,7 +62,7 @@ def test_stop_then_silence_then_start(whatsapp, store):
     assert whatsapp.send("STOP") == ["You will get no more messages. Write START to resume."]
     response = whatsapp.post(whatsapp.form("what are the side effects"))
     assert response.status_code == 200 and b"<Response />" in response.data
-    assert whatsapp.send("chest pain now") == ["Call 112 (emergency) or 108 (ambulance) now."]
+    assert whatsapp.send("chest pain now") == [EMERGENCY]
     assert whatsapp.send("START") == ["Messages are on again."]
     # The emergency put the chat in the coordinators' queue; the patient leaves it to ask the assistant again.
     assert whatsapp.send("what are the side effects") == []
@@ -61,8 +72,8 @@ def test_stop_then_silence_then_start(whatsapp, store):
 
 def test_a_hindi_conversation_switching_to_english(whatsapp):
     assert whatsapp.send("side effect kya hai") == [
-        "सूचना: यह जानकारी है, डॉक्टर की सलाह नहीं।\n\n"
-        "बुखार और ठंड लगना आम है। अपनी केयर टीम से पूछें।\n\nRelated:\n1. Coping\n2. What to expect"]
+        "बुखार और ठंड लगना आम है। अपनी केयर टीम से पूछें।\n\n"
+        "Related:\n1. Coping\n2. What to expect\n\nसूचना: यह जानकारी है, डॉक्टर की सलाह नहीं।"]
     assert whatsapp.send("English") == [f"English it is. {MENU}"]
     assert whatsapp.send("2") == [SIDE_EFFECTS]
 
@@ -77,7 +88,7 @@ def test_a_tapped_button_answers_its_topic(whatsapp):
 def test_a_location_gets_a_polite_reply(whatsapp):
     whatsapp.send("hello")
     assert whatsapp.send("", Latitude="19.0760", Longitude="72.8777", Address="Mumbai") == [
-        "I cannot use locations. Please type your question."]
+        f"I cannot use locations. Please type your question. {SOS}"]
 
 
 def test_delete_my_data_after_confirmation(whatsapp, store):
@@ -209,21 +220,23 @@ def test_proxy_hops_trust_forwarded_headers(test_config):
 def test_unknown_fields_and_a_non_e164_sender_are_accepted(app, store):
     sender = WhatsApp(app.test_client(), sender="messenger:1234567890123")
     replies = sender.send("what are the side effects", SomeFieldTwilioAddsLater="x", ChannelMetadata="{}")
-    assert replies == [f"{WELCOME}\n\n{SIDE_EFFECTS}"]
+    assert replies == [FIRST_SIDE_EFFECTS]
     assert [m["role"] for m in store.transcript("messenger:1234567890123")] == ["patient", "assistant"]
 
 
 ODD_MESSAGES = {
-    "over Twilio's 1,600 characters": ("x" * 1601, ["That message is too long. Please ask a shorter question."]),
-    "far over": ("क" * 20_000, ["That message is too long. Please ask a shorter question."]),
-    "empty": ("", ["Please type your question."]),
-    "blank": (" \n\t ", ["Please type your question."]),
-    "control characters only": ("\x00\x07\x1b\x7f\x08", ["Please type your question."]),
-    "direction marks only": ("\u202e\u200f\u2066", ["Please type your question."]),
-    "emoji only": ("🙏🙏😢", ["Please type your question."]),
+    "over Twilio's 1,600 characters": ("x" * 1601, [TOO_LONG.format("112 (emergency) or 108 (ambulance)")]),
+    # Devanagari makes the conversation Hindi: the numbers come with Hindi words (the fixture has no Hindi text for it).
+    # the fixture's too_long message has no Hindi: the English text keeps the English words around the numbers
+    "far over": ("क" * 20_000, [TOO_LONG.format("112 (emergency) or 108 (ambulance)")]),
+    "empty": ("", [EMPTY]),
+    "blank": (" \n\t ", [EMPTY]),
+    "control characters only": ("\x00\x07\x1b\x7f\x08", [EMPTY]),
+    "direction marks only": ("\u202e\u200f\u2066", [EMPTY]),
+    "emoji only": ("🙏🙏😢", [EMPTY]),
     "control characters around a question": ("\x00what are the\x07 side effects\x1b", [SIDE_EFFECTS]),
-    "right-to-left text": ("\u202eما هي الآثار الجانبية؟", ["Sorry, I did not understand. Reply MENU for topics or AGENT for a person."]),
-    "XML in the text": ("<Message>quantum physics</Message>]]>&amp;", ["Sorry, I did not understand. Reply MENU for topics or AGENT for a person."]),
+    "right-to-left text": ("\u202eما هي الآثار الجانبية؟", [FALLBACK]),
+    "XML in the text": ("<Message>quantum physics</Message>]]>&amp;", [FALLBACK]),
 }
 
 
@@ -237,7 +250,7 @@ def test_odd_messages_get_a_sensible_reply_and_are_kept(whatsapp, store, name, r
 def test_an_odd_media_count_is_tolerated(whatsapp, returning):
     assert whatsapp.send("hello", NumMedia="lots")
     assert whatsapp.send("hello", NumMedia="-3")
-    assert whatsapp.send("", NumMedia="99999999999999999999") == ["I can read text only. Please type your question."]
+    assert whatsapp.send("", NumMedia="99999999999999999999") == [MEDIA]
 
 
 def test_invalid_utf8_in_the_form_encoding_gets_a_reply(whatsapp, store, returning):
@@ -286,7 +299,7 @@ def test_the_idempotency_token_identifies_a_retry_without_a_message_sid(whatsapp
 def test_a_voice_note_without_text_gets_the_media_reply(whatsapp, returning):
     whatsapp.send("hello")
     replies = whatsapp.send("", NumMedia="1", MediaContentType0="audio/ogg", MediaUrl0="https://api.twilio.com/x")
-    assert replies == ["I can read text only. Please type your question."]
+    assert replies == [MEDIA]
 
 
 def test_without_auth_token_the_app_refuses_to_start(test_config):
@@ -340,14 +353,14 @@ def test_cancel_and_the_offer_through_the_webhook(whatsapp, store):
     whatsapp.send("agent")
     assert whatsapp.send("CANCEL") == ["No coordinator will take over. You are back with the assistant."]
     whatsapp.send("who won the cricket match yesterday")
-    assert whatsapp.send("what is the capital of peru") == ["Shall I ask a coordinator? Reply YES."]
+    assert whatsapp.send("what is the capital of peru") == [f"Shall I ask a coordinator? Reply YES. {SOS}"]
     assert whatsapp.send("haan") == ["A coordinator will reply soon. Reply CANCEL to go back."]
     assert store.waiting()[0]["reason"] == "offer"
 
 
 def test_an_emergency_through_the_webhook_in_every_state(app, whatsapp, store):
     handoff = app.extensions["assistant"].handoff
-    emergency = ["Call 112 (emergency) or 108 (ambulance) now."]
+    emergency = [EMERGENCY]
     assert whatsapp.send("chest pain now") == emergency  # with the assistant
     assert store.waiting()[0]["urgent"]
     assert whatsapp.send("i cannot breathe") == emergency  # waiting
@@ -461,8 +474,11 @@ def test_outside_office_hours_the_webhook_says_when_to_expect_an_answer(test_con
     from tests.test_handoff import closed_hours
 
     app = create_app({**test_config, "OFFICE_HOURS": closed_hours()})
+    opens = app.extensions["assistant"].handoff.hours.opening_text(time.time())
     [reply] = WhatsApp(app.test_client()).send("agent")
-    assert reply.startswith(WELCOME + "\n\nCoordinators reply from ") and reply.endswith(" IST. Reply CANCEL to go back.")
+    # The welcome of the first contact goes after the answer.
+    assert reply == f"Coordinators reply from {opens}. Reply CANCEL to go back. {SOS}\n\n{WELCOME}"
+    assert opens.endswith(" IST")
 OUR_FIELDS = {"From", "Body", "MessageSid", "SmsMessageSid"}
 form_fields = st.dictionaries(st.text(max_size=12).filter(lambda k: k not in OUR_FIELDS), st.text(max_size=40), max_size=6)
 
