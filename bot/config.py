@@ -58,6 +58,7 @@ class Settings:
     LOW_BP_SYSTOLIC: int = _setting(90, "A blood pressure written in a message (\"bp 85/50\") whose upper number is below this opens the emergency path.")
     FAST_PULSE: int = _setting(130, "A pulse written in a message at or above this opens the emergency path.")
     DIARRHOEA_VOMIT_TIMES: int = _setting(6, "Vomiting or diarrhoea counted in a message (\"dast 12 baar\") this many times or more opens the emergency path.")
+    WEIGHT_GAIN_KG: float = _setting(2.0, "A weight gain written in a message as two weights (\"vajan 56 se 59 kilo\") of this many kilograms or more opens the emergency path.")
     LOCK_WAIT: float = _setting(10.0, "Seconds a message waits while the same sender's previous message is answered; then it is kept unanswered and the patient gets an apology.")
     LOCK_TIMEOUT: float = _setting(5.0, "Longest a message may take to answer while it holds its sender's lock; after it the lock is given up (a crashed worker) and the overrun logged. Keep it under LOCK_WAIT.")
     RATE_LIMIT: int = _setting(20, "Messages one sender may send per RATE_WINDOW; beyond it they are kept but not answered, after one polite notice. Emergencies always get through.")
@@ -141,7 +142,8 @@ class Settings:
     @property
     def safety_limits(self):
         """The readings (temperature, blood pressure, pulse) that open the emergency path."""
-        return Limits(self.FEVER_ALARM_C, self.LOW_BP_SYSTOLIC, self.FAST_PULSE, self.DIARRHOEA_VOMIT_TIMES)
+        return Limits(self.FEVER_ALARM_C, self.LOW_BP_SYSTOLIC, self.FAST_PULSE, self.DIARRHOEA_VOMIT_TIMES,
+                      self.WEIGHT_GAIN_KG)
 
     @property
     def retention_seconds(self):

@@ -62,6 +62,7 @@ class Limits:
     low_systolic: int = 90
     fast_pulse: int = 130
     times: int = 6  # vomiting or diarrhoea this many times ("12 baar")
+    weight_gain: float = 2.0  # kilograms gained, written as two weights ("56 se 59 kilo")
 
 
 DEFAULT_LIMITS = Limits()
@@ -99,8 +100,10 @@ class Safety:
         readings = {name: tuple(str(w) for w in words) for name, words in (data.get("readings") or {}).items()}
         texts = [alt for flag in flags.values() for sign in flag["signs"] for alt in re.split(r"[;|]", str(sign))]
         texts += [cue for group in cues.values() for cue in group] + [w for words in readings.values() for w in words]
-        # The topic knowledge's words are known too, so that "main" is not corrected into "pain".
-        self.reader = Reader(spellings, cues["filler"], texts + list(known), edits=SPELLING_EDITS)
+        # The topic knowledge's words, and common words of safety.yaml's `words`, are known too, so that "main" is not
+        # corrected into "pain", nor "chutti" (a holiday) into "chati" (the chest).
+        known = list(known) + [str(w) for w in data.get("words") or ()]
+        self.reader = Reader(spellings, cues["filler"], texts + known, edits=SPELLING_EDITS)
         read = self.reader.read
         self.filler = self.reader.ignore
         self.denial = {w for cue in cues["denial"] for w in read(words_of(cue))}
@@ -186,25 +189,44 @@ class Safety:
             # "Does it cause low blood pressure?", "a seizure last year": unless it is happening now. Thoughts of
             # self-harm are never set aside so: "what if I just end it" is said by someone in danger.
             helpline = self.flags[s][1]
-            if not helpline and (self.asking.found(around) and not self._now(around)
-                                 or self._past(read, start, touched, clause_of)):
+            asked = self.asking.found(around) or any(self._yes_no(read, clause_of, c) for c in touched)
+            if not helpline and (asked and not self._now(around) or self._past(read, start, touched, clause_of)):
                 continue
             found.append(Alarm(*self.flags[s]))
         if found:
             return max(found, key=lambda alarm: alarm.helpline)
         # A measured temperature, pressure or pulse is happening now, unless it is told of the past.
         tokens = [token for clause in clauses for token in clause]
-        flag = self._reading(tokens)
+        flag, number = self._reading(tokens)
         if flag:
-            words = self.reader.read([w for t in tokens for w in surface(t)])
-            if not (self.history.found(words) or any(_year(w) for w in words)):
+            words = list(self.reader.read([w for t in tokens for w in surface(t)]))
+            first = surface(number)[0]
+            at = words.index(first) if first in words else 0
+            if not self._past(words, at, {0}, [0] * len(words)):
                 return Alarm(flag)
         return None
 
+    def _yes_no(self, words, clause_of, clause):
+        """True when the clause is a Hinglish yes/no question: it opens with "kya" ("kya is se bp low hota hai"),
+        and is not "kya karein" (what do we do)."""
+        opening = [w for w, c in zip(words, clause_of) if c == clause][:2]
+        return opening[:1] == ["kya"] and not (len(opening) > 1 and opening[1].startswith("kar"))
+
     def _now(self, words):
         """True when the words say it is happening now, outside any telling of the past ("used to have")."""
-        past = {i for start, end in self.history.spans(words) for i in range(start, end)}
-        return any(start not in past for start, _ in self.now.spans(words))
+        return bool(self._told(words)[1])
+
+    def _told(self, words):
+        """(spans telling of the past, spans telling of now) in the words. Where two overlap, the one that ends later
+        (then the longer) is meant: "ho gaya tha" tells of the past, "1 ghanta pehle" of now."""
+        past = self.history.spans(words) + [(i, i + 1) for i, w in enumerate(words) if _year(w)]
+        now = self.now.spans(words)
+
+        def beaten(span, others):
+            return any(max(span[0], o[0]) < min(span[1], o[1]) and (o[1], o[1] - o[0]) > (span[1], span[1] - span[0])
+                       for o in others)
+
+        return [p for p in past if not beaten(p, now)], [n for n in now if not beaten(n, past)]
 
     def _past(self, words, at, clauses, clause_of):
         """True when the sign at `at` is told of the past: the nearest of the cues for past and now, in the clauses
@@ -212,12 +234,10 @@ class Safety:
         near = [i for i, c in enumerate(clause_of) if c in clauses]
         words = [words[i] for i in near]
         at = near.index(at)
-        spans = self.history.spans(words) + [(i, i + 1) for i, w in enumerate(words) if _year(w)]
-        if not spans:
+        past, now = self._told(words)
+        if not past:
             return False
-        told = {i for start, end in spans for i in range(start, end)}
-        now = [abs(start - at) for start, _ in self.now.spans(words) if start not in told]
-        return not now or min(abs(start - at) for start, _ in spans) < min(now)
+        return not now or min(abs(start - at) for start, _ in past) < min(abs(start - at) for start, _ in now)
 
     def _signs(self, words):
         """(sign, first word, last word, (start, end) of each part) of every placement of a sign whose parts all lie
@@ -274,14 +294,21 @@ class Safety:
         return next((i for i in range(at - 1, -1, -1) if words[i] not in self.filler), -1)
 
     def _reading(self, tokens):
-        """"fever", "low_blood_pressure", "fast_pulse" or "dehydration" when a number next to its word passes the limit, else None."""
+        """(red flag, the number) when a number next to its word passes its limit ("fever 103", "bp 80/50",
+        "dast 12 baar", "weight 56 se 59 kilo"), else (None, None)."""
         read = self._read_tokens(tokens)
         # Vomiting or diarrhoea counted: "dast 12 baar", "vomited 8 times since night".
         counted = self.readings.get("times", ())
-        if not self.readings.get("times_of", set()).isdisjoint(read) and any(
-                _numbers(t) and i + 1 < len(read) and read[i + 1] in counted and _numbers(t)[0] >= self.limits.times
-                for i, t in enumerate(read)):
-            return "dehydration"
+        if not self.readings.get("times_of", set()).isdisjoint(read):
+            for i, t in enumerate(read[:-1]):
+                if read[i + 1] in counted and _numbers(t) and _numbers(t)[0] >= self.limits.times:
+                    return "dehydration", t
+        # Weight gained: two weights after the word ("vajan 56 se 59 kilo ho gaya").
+        for i, token in enumerate(read):
+            if token in self.readings.get("weight", ()):
+                weights = [t for t in read[i + 1:i + 1 + READING_REACH] if _numbers(t) and 20 <= _numbers(t)[0] <= 250]
+                if len(weights) >= 2 and _numbers(weights[-1])[0] - _numbers(weights[0])[0] >= self.limits.weight_gain:
+                    return "capillary_leak", weights[-1]
         # "60 year old", "70 kg": a number followed by another unit is not a reading.
         other = self.readings.get("not_readings", set())
         read = [t if not (_numbers(t) and i + 1 < len(read) and read[i + 1] in other) else "#"
@@ -291,14 +318,14 @@ class Safety:
                 if token in self.readings.get(name, ()):
                     value = _nearest(read, i, name)
                     if value is not None and _alarming(name, value, self.limits):
-                        return flag
+                        return flag, value
         # A temperature with its unit, or with its decimal, needs no fever word: "103F", "39.5 c", "38.6 hai abhi".
         degrees = self.readings.get("degrees", ())
         for i, token in enumerate(read):
             unit = i + 1 < len(read) and read[i + 1] in degrees
             if (unit or _DECIMAL.fullmatch(token)) and _alarming("temperature", token, self.limits):
-                return "fever"
-        return None
+                return "fever", token
+        return None, None
 
     def _read_tokens(self, tokens):
         """Canonical words with the numbers kept whole between them ("blood pressure 80/50" -> "bp", "80/50")."""
@@ -363,11 +390,12 @@ def _alarming(name, value, limits):
 FIELDS = {
     "reviewed_by": "the clinician who approved the file", "reviewed_on": "the date of that approval, YYYY-MM-DD",
     "spellings": "word: its other spellings", "red_flags": "id: about, signs, helpline",
-    "readings": "temperature, degrees, blood_pressure, pulse, times, times_of, not_readings: words",
+    "readings": "temperature, degrees, blood_pressure, pulse, times, times_of, weight, not_readings: words",
     "filler": "words", "denial": "words", "asking": "phrases", "history": "phrases", "now": "phrases", "quoting": "phrases",
-    "set_aside": "phrases", "contrast": "words", "must_alarm": "messages", "must_not_alarm": "messages",
+    "set_aside": "phrases", "contrast": "words", "words": "common words never read as a misspelt red-flag word",
+    "must_alarm": "messages", "must_not_alarm": "messages",
 }
-CUE_LISTS = ("filler", "denial", "asking", "history", "now", "quoting", "set_aside", "contrast")
+CUE_LISTS = ("filler", "denial", "asking", "history", "now", "quoting", "set_aside", "contrast", "words")
 FLAG_FIELDS = ("about", "signs", "helpline")
 
 
@@ -416,7 +444,8 @@ def build(text, path, limits=DEFAULT_LIMITS, known=()):
                 problem(at + ("signs", index), "each ;-separated part needs at least one word")
     readings = data.get("readings") or {}
     if not isinstance(readings, dict) or any(not isinstance(v, list) for v in readings.values()):
-        problem(("readings",), "must map temperature, degrees, blood_pressure, pulse, times, times_of and not_readings to lists of words")
+        problem(("readings",), "must map temperature, degrees, blood_pressure, pulse, times, times_of, weight and not_readings "
+                               "to lists of words")
     for name in CUE_LISTS + ("must_alarm", "must_not_alarm"):
         value = data.get(name)
         if value is not None and (not isinstance(value, list) or not all(isinstance(v, (str, int, float)) and

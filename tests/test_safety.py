@@ -36,19 +36,19 @@ def flags(real):
 
 
 def test_every_red_flag_happening_now_opens_the_emergency_path(flags):
-    cases = lines("red_flags.jsonl")
+    cases = [c for name in ("red_flags.jsonl", "safety_more.jsonl") for c in lines(name) if c["alarm"]]
     missed = [f"{c['sign']} ({c['lang']}): {c['text']}" for c in cases if not flags.alarm(c["text"])]
-    assert len(cases) >= 150 and {c["lang"] for c in cases} == {"en", "hinglish", "hi"}
+    assert len(cases) >= 500 and {c["lang"] for c in cases} == {"en", "hinglish", "hi"}
     assert missed == []
 
 
 def test_questions_history_coping_and_denials_raise_no_alarm(flags):
-    cases = lines("not_alarms.jsonl")
+    cases = [c for name in ("not_alarms.jsonl", "safety_more.jsonl") for c in lines(name) if not c["alarm"]]
     false_alarms = [f"{c['sign']}: {c['text']} -> {flags.alarm(c['text']).flag}" for c in cases if flags.alarm(c["text"])]
-    assert false_alarms == []
+    assert len(cases) >= 400 and false_alarms == []
 
 
-@pytest.mark.parametrize("name", ["not_unsubscribe.jsonl", "sensitive.jsonl"])
+@pytest.mark.parametrize("name", ["not_unsubscribe.jsonl", "sensitive.jsonl", "destructive_more.jsonl"])
 def test_requests_bereavement_and_sensitive_questions_raise_no_alarm(flags, name):
     assert [c["text"] for c in lines(name) if flags.alarm(c["text"])] == []
 
@@ -246,7 +246,8 @@ def test_a_request_a_bereavement_or_a_negated_stop_never_silences_the_patient(re
     costs = real.pages("costs")[0].splitlines()[0]
     client = real_app.test_client()
     silenced = []
-    for n, case in enumerate(lines("not_unsubscribe.jsonl")):
+    cases = lines("not_unsubscribe.jsonl") + [c for c in lines("destructive_more.jsonl") if c["kind"] != "real_stop"]
+    for n, case in enumerate(cases):
         whatsapp = WhatsApp(client, sender=f"whatsapp:+91980{n:07d}")
         whatsapp.send(case["text"])
         after = whatsapp.send("how much does the treatment cost")
