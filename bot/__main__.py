@@ -31,7 +31,7 @@ def chat(args, settings):
 
 def match(args, settings):
     """Print one JSON line per text: {"text", "intent", "score", "runner_up", "margin"}."""
-    known = _load(settings)
+    known = _load(settings, args.knowledge)
     texts = args.texts or (line.rstrip("\n") for line in sys.stdin)
     for text in texts:
         result = known.match(text)
@@ -47,7 +47,7 @@ def match(args, settings):
 
 def evaluate(args, settings):
     """Accuracy, rejection, recall per intent and kind, and confusions over a labelled JSONL file."""
-    known = _load(settings)
+    known = _load(settings, args.knowledge)
     with open(args.file, encoding="utf-8") as fh:
         cases = [json.loads(line) for line in fh if line.strip()]
     per_intent, per_kind, confusions = defaultdict(Counter), defaultdict(Counter), Counter()
@@ -75,8 +75,8 @@ def evaluate(args, settings):
     emergency = per_intent.get("emergency", Counter())
     print(f"emergency recall:  {share(emergency):.1%} ({emergency[True]}/{sum(emergency.values())}), "
           f"false alarms: {false_alarms}")
-    print(f"asked which topic: {sum(asked.values())} (top guess right {asked[True]}, wrong {asked[False]}; "
-          f"margin below {settings.CLARIFY_MARGIN} or a strict topic)")
+    print(f"asked which topic: {sum(asked.values())} (top guess right {asked[True]}, wrong {asked[False]}; two topics "
+          f"within {settings.CLARIFY_MARGIN} points or a strict topic's lead, or likely together)")
     print("recall per kind:")
     for kind, counter in sorted(per_kind.items()):
         print(f"  {kind:22} {share(counter):6.1%}  ({counter[True]}/{counter[True] + counter[False]})")
@@ -156,14 +156,20 @@ def add_coordinator(args, settings):
     return 0
 
 
-def _load(settings):
-    """The knowledge and red flags as the server loads them."""
+def _load(settings, path=None):
+    """The knowledge and red flags as the server loads them; with `path`, the matcher of any knowledge file there."""
+    if path:
+        return knowledge.engine(path, settings.SAFETY_PATH, settings.safety_limits)
     return knowledge.load(settings.KNOWLEDGE_PATH, safety_path=settings.SAFETY_PATH, limits=settings.safety_limits)
 
 
 def _fraction(value):
     """Accept 0.95 or 95 for the same bar."""
     return value / 100 if value > 1 else value
+
+
+KNOWLEDGE_HELP = ("match with any knowledge file instead of the live one: intents: {ID: {phrases: [...]}} and an "
+                  "optional out_of_scope: [...] are enough")
 
 
 def main(argv=None):
@@ -174,9 +180,11 @@ def main(argv=None):
     p.set_defaults(run=chat)
     p = commands.add_parser("match", help="print the intent of each text (or each line of stdin) as JSON")
     p.add_argument("texts", nargs="*")
+    p.add_argument("--knowledge", metavar="PATH", help=KNOWLEDGE_HELP)
     p.set_defaults(run=match)
     p = commands.add_parser("eval", help="measure matching on a labelled JSONL file")
     p.add_argument("file")
+    p.add_argument("--knowledge", metavar="PATH", help=KNOWLEDGE_HELP)
     p.add_argument("--min-accuracy", type=float, help="exit 1 below this in-scope accuracy (0.95 or 95)")
     p.add_argument("--min-rejection", type=float, help="exit 1 below this null rejection (0.9 or 90)")
     p.set_defaults(run=evaluate)

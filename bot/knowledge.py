@@ -3,11 +3,13 @@
 import dataclasses
 import datetime
 import difflib
+import hashlib
 import logging
 import os
 import re
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -185,6 +187,52 @@ class Knowledge:
 
 
 
+@dataclass(frozen=True)
+class Engine:
+    """The matcher of any knowledge file, and the red flags when its intents include the emergency one."""
+
+    path: str
+    matcher: Matcher
+    safety: object = None
+
+    def match(self, text):
+        """A red flag first (where there are red flags), otherwise the topic."""
+        if self.safety is not None and self.safety.alarm(text):
+            return Match(EMERGENCY, 100.0, EMERGENCY)
+        return self.matcher.match(text)
+
+
+def engine(path, safety_path=SAFETY_PATH, limits=red_flags.DEFAULT_LIMITS):
+    """The Engine of any knowledge file: `intents: {ID: {phrases: [...]}}` is enough, with an optional top-level
+    `out_of_scope: [...]` of messages about none of them; what else the file holds (replies, a `matching` section)
+    is this clinic's business and is read only where the matcher uses it. KnowledgeError names file and line."""
+    path = str(path)
+    data, lines, problems = read(read_text(path), path)
+    checker = _Checker(path, lines, problems)
+    raw = data.get("intents") if isinstance(data, dict) else None
+    if not isinstance(raw, dict) or not raw:
+        checker.problem(("intents",), "must map each intent id to its phrases: intents: {ID: {phrases: [...]}}")
+        raise KnowledgeError(problems)
+    phrases = {}
+    for intent_id, body in raw.items():
+        # A phrase written twice is an editor's slip in this clinic's file, and no harm to the matcher.
+        found = checker.phrases(body.get("phrases") if isinstance(body, dict) else None, ("intents", intent_id, "phrases"),
+                                unique=False)
+        phrases[str(intent_id)] = found
+    outside = checker.words(data.get("out_of_scope"), ("out_of_scope",))
+    rules = checker.matching(data.get("matching"), phrases)
+    if problems:
+        raise KnowledgeError(problems)
+    rules = dataclasses.replace(rules, out_of_scope=tuple(rules.out_of_scope) + tuple(outside))
+    flags = None
+    if EMERGENCY in phrases:
+        flags, found = red_flags.build(read_text(safety_path), safety_path, limits,
+                                       [p for group in phrases.values() for p in group])
+        if found:
+            raise KnowledgeError(found)
+    return Engine(path, _matcher(phrases, rules, True), flags)
+
+
 def load(path, required=REQUIRED_INTENTS, handled=(), safety_path=SAFETY_PATH, limits=red_flags.DEFAULT_LIMITS):
     """Read and check the knowledge file and the red flags; raise KnowledgeError naming file, line and field."""
     return parse(read_text(path), path, required, handled, (read_text(safety_path), safety_path, limits))
@@ -229,11 +277,14 @@ def read(text, path="responses.yaml"):
     return data, lines, problems
 
 
-def build(data, lines, path="responses.yaml", required=REQUIRED_INTENTS, handled=(), problems=(), safety=None):
-    """Knowledge from data read by `read`; KnowledgeError lists every problem (and those given), each with its line."""
+def build(data, lines, path="responses.yaml", required=REQUIRED_INTENTS, handled=(), problems=(), safety=None, learn=True):
+    """Knowledge from data read by `read`; KnowledgeError lists every problem (and those given), each with its line.
+
+    `learn=False` builds the matcher's engine alone, without the model learnt from the phrases (see Matcher).
+    """
     problems = list(problems)
     text, safety_path, limits = safety or (read_text(SAFETY_PATH), SAFETY_PATH, red_flags.DEFAULT_LIMITS)
-    knowledge = _Checker(str(path), lines, problems).build(data, required, handled)
+    knowledge = _Checker(str(path), lines, problems, learn).build(data, required, handled)
     # The topics' words are known to the red flags' reader, so that "main" is never corrected into "pain".
     known = [p for i in knowledge.intents.values() for p in i.phrases] if knowledge else []
     flags, found = red_flags.build(text, safety_path, limits, known)
@@ -270,11 +321,26 @@ def locate(path, lines, at, message):
     return Problem(path, line, _dotted(at), message)
 
 
+# Matchers built from the same phrases and rules, while anything still uses them: each process trains a model
+# once per version of the knowledge, however often it is loaded (the command line's checks, the tests). Weakly
+# held, so a version no longer used is freed.
+_MATCHERS = weakref.WeakValueDictionary()
+
+
+def _matcher(phrases_by_intent, rules, learn):
+    """The Matcher of these phrases and rules: one already built, or a new one."""
+    key = hashlib.sha256(repr((sorted(phrases_by_intent.items()), rules, learn)).encode()).hexdigest()
+    matcher = _MATCHERS.get(key)
+    if matcher is None:
+        matcher = _MATCHERS[key] = Matcher(phrases_by_intent, rules, learn=learn)
+    return matcher
+
+
 class _Checker:
     """Builds Knowledge from parsed YAML, collecting every problem instead of stopping at the first."""
 
-    def __init__(self, path, lines, problems):
-        self.path, self.lines, self.problems = path, lines, problems
+    def __init__(self, path, lines, problems, learn=True):
+        self.path, self.lines, self.problems, self.learn = path, lines, problems, learn
         # Each phrase (as the matcher sees it) and where it was first written: the same phrase twice is ambiguous.
         self.phrase_at = {}
 
@@ -307,7 +373,7 @@ class _Checker:
             intents=MappingProxyType(intents),
             menu=tuple(menu),
             messages=MappingProxyType(messages),
-            matcher=Matcher({i.id: i.phrases for i in intents.values()}, rules),
+            matcher=_matcher({i.id: i.phrases for i in intents.values()}, rules, self.learn),
             safety=None,
             commands=MappingProxyType(commands),
             hinglish_words=frozenset(normalise(w) for w in hinglish),
@@ -348,7 +414,8 @@ class _Checker:
                       "is the emergency reply and must give them")
         return intents
 
-    def phrases(self, raw, at):
+    def phrases(self, raw, at, unique=True):
+        """The phrases of one intent; `unique`: a phrase written twice (here or under another intent) is a problem."""
         if not isinstance(raw, list) or not raw:
             self.problem(at, "needs at least one example phrase")
             return ()
@@ -359,7 +426,8 @@ class _Checker:
             if not isinstance(phrase, str) or not normalise(phrase):
                 self.problem(at + (index,), "each phrase must be text with at least one letter or digit")
                 continue
-            self.unique(phrase, at + (index,))
+            if unique:
+                self.unique(phrase, at + (index,))
             good.append(phrase)
         return tuple(good)
 
@@ -597,13 +665,14 @@ class KnowledgeFile:
     edit of either keeps the last good version of both.
 
     With a `store`, the last good texts are also kept in Redis, so a process that starts while a file is
-    broken (a new worker, a restart) serves that version instead of refusing to start.
+    broken (a new worker, a restart) serves that version instead of refusing to start. With `background`, an
+    edit is loaded (its model trained) in a thread of its own: every request meanwhile gets the last version.
     """
 
     def __init__(self, path, check_every=2.0, handled=(), store=None, safety_path=SAFETY_PATH,
-                 limits=red_flags.DEFAULT_LIMITS):
+                 limits=red_flags.DEFAULT_LIMITS, background=False):
         self.path, self.check_every, self.handled, self.store = path, check_every, tuple(handled), store
-        self.safety_path, self.limits = safety_path, limits
+        self.safety_path, self.limits, self.background = safety_path, limits, background
         # The last edit that was refused (a KnowledgeError), None while the file on disk is the one served.
         self.error = None
         # When the version served was read from the file (None: it came from Redis), and when an edit was refused.
@@ -623,16 +692,22 @@ class KnowledgeFile:
         self._checked = time.monotonic()
 
     def current(self):
-        """The knowledge to answer with; looks at the file at most every `check_every` seconds."""
+        """The knowledge to answer with; looks at the files at most every `check_every` seconds."""
         if time.monotonic() - self._checked >= self.check_every and self._lock.acquire(blocking=False):
+            reloading = False
             try:
                 self._checked = time.monotonic()
                 stamp = self._file_stamp()
                 if stamp != self._stamp:
                     self._stamp = stamp
-                    self._reload()
+                    if self.background:
+                        threading.Thread(target=self._reload, args=(True,), name="knowledge-reload", daemon=True).start()
+                        reloading = True
+                    else:
+                        self._reload()
             finally:
-                self._lock.release()
+                if not reloading:
+                    self._lock.release()
         return self._knowledge
 
     def _load(self):
@@ -643,13 +718,21 @@ class KnowledgeFile:
             self.store.keep_knowledge(text, safety_text)
         return knowledge
 
-    def _reload(self):
+    def _reload(self, release=False):
+        """Load the edited files; a refused edit keeps the version served. `release`: give the lock back after."""
         try:
             self._knowledge = self._load()
             self.error = None
             log.info("knowledge reloaded from %s", self.path)
         except KnowledgeError as exc:
             self._refused(exc)
+        except Exception:  # a bug must not leave the process without its knowledge: keep serving the last version
+            log.exception("knowledge reload failed, still serving the last good version")
+            if not release:
+                raise
+        finally:
+            if release:
+                self._lock.release()
 
     def _refused(self, exc):
         self.error = exc

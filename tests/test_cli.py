@@ -142,3 +142,36 @@ def test_coordinator_add_gives_and_keeps_the_operations_role(redis_url):
         assert json.loads(client.hget(f"{prefix}coordinators", "olga"))["ops"] is False
     finally:
         client.delete(*list(client.scan_iter(f"{prefix}*")) or ["none"])
+
+
+MINIMAL = """\
+intents:
+  weather:
+    phrases: [what is the weather today, will it rain tomorrow, is it sunny outside, weather forecast please,
+              do i need an umbrella, how hot will it be]
+  music:
+    phrases: [play some jazz, put on a song, i want to hear music, play my playlist, turn on the radio,
+              play something relaxing]
+out_of_scope: [book a flight to paris, what is my bank balance, order a pizza, set an alarm for six]
+"""
+
+
+def test_match_and_eval_take_any_knowledge_file(tmp_path):
+    """Another clinic's (or a benchmark's) knowledge: intents with phrases and out-of-scope examples are enough."""
+    path = tmp_path / "other.yaml"
+    path.write_text(MINIMAL)
+    found = [json.loads(line) for line in run(["match", "--knowledge", str(path), "will it rain today",
+                                               "play a song for me"]).stdout.splitlines()]
+    assert [f["intent"] for f in found] == ["weather", "music"]
+    labelled = tmp_path / "labelled.jsonl"
+    labelled.write_text(json.dumps({"text": "is it going to be sunny", "intent": "weather", "kind": "plain"}) + "\n")
+    result = run(["eval", str(labelled), "--knowledge", str(path)])
+    assert result.returncode == 0 and "in-scope accuracy: 100.0% (1/1)" in result.stdout
+
+
+def test_a_knowledge_file_without_intents_is_named(tmp_path):
+    path = tmp_path / "other.yaml"
+    path.write_text("out_of_scope: [order a pizza]\n")
+    result = run(["match", "--knowledge", str(path), "hello"])
+    assert result.returncode == 2
+    assert f"{path}:1: intents: must map each intent id to its phrases" in result.stderr

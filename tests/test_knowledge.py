@@ -13,7 +13,7 @@ from bot.config import ROOT, Settings
 from bot.knowledge import REQUIRED_INTENTS, KnowledgeError, KnowledgeFile
 from bot.replies import Answer, Words, lay_out
 from intents import HANDLERS
-from tests.conftest import FIXTURE_KNOWLEDGE
+from tests.conftest import FIXTURE_KNOWLEDGE, wait_for
 
 REAL = ROOT / "responses.yaml"
 # The topics and messages patients see most: each has a Hindi text.
@@ -218,20 +218,36 @@ def test_an_edit_is_picked_up_and_a_broken_one_keeps_the_last_good(tmp_path, cap
 def test_a_replaced_version_is_freed_without_waiting_for_the_garbage_collector(tmp_path):
     """Workers freeze what they loaded (gunicorn.conf.py): a version caught in a reference cycle would stay for good."""
     path = tmp_path / "responses.yaml"
-    path.write_text(fixture_text(), encoding="utf-8")
+    # A phrase of this test's own: a matcher of the same phrases that another test still uses is shared, not freed.
+    own = fixture_text().replace("    - price\n", f"    - price\n    - price {tmp_path.name}\n", 1)
+    path.write_text(own, encoding="utf-8")
     source = KnowledgeFile(str(path), check_every=0)
     first = source.current()
     first.matcher.match("what are the side efects")  # its reader keeps readings and corrections
-    gone = [weakref.ref(part) for part in (first, first.matcher, first.matcher.reader)]
+    gone = [weakref.ref(part) for part in (first, first.matcher, first.matcher.reader, first.matcher.model)]
     gc.disable()
     try:
         del first
-        path.write_text(fixture_text().replace("Costs vary.", "Prices differ."), encoding="utf-8")
+        path.write_text(own.replace("Costs vary.", "Prices differ.").replace(
+            "    - how much does it cost\n", "    - how much does it cost\n    - what is the price of a cycle\n", 1),
+            encoding="utf-8")
         bump(path)
         assert source.current().intents["costs"].reply.startswith("Prices differ.")
-        assert [ref() for ref in gone] == [None, None, None]
+        assert [ref() for ref in gone] == [None, None, None, None]
     finally:
         gc.enable()
+
+
+def test_an_edit_of_replies_alone_keeps_the_learnt_matcher(tmp_path):
+    """Only the phrases and the language resources train the matcher: a reworded reply goes live without training."""
+    path = tmp_path / "responses.yaml"
+    path.write_text(fixture_text(), encoding="utf-8")
+    source = KnowledgeFile(str(path), check_every=0)
+    first = source.current()
+    path.write_text(fixture_text().replace("Costs vary.", "Prices differ."), encoding="utf-8")
+    bump(path)
+    second = source.current()
+    assert second.intents["costs"].reply.startswith("Prices differ.") and second.matcher is first.matcher
 
 
 def bump(path):
@@ -342,3 +358,19 @@ def test_an_unknown_matching_field_is_named(tmp_path):
 def test_ignored_entries_are_single_words(tmp_path):
     message = broken(tmp_path, with_matching("  ignore: [the, someone else]\n"))
     assert "matching.ignore.1: 'someone else': list single words here" in message
+
+
+def test_an_edit_is_learnt_in_the_background_while_the_last_version_answers(tmp_path):
+    path = tmp_path / "responses.yaml"
+    text = REAL.read_text(encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
+    source = KnowledgeFile(str(path), check_every=0, background=True)
+    first = source.current()
+    # a new phrase: the matcher learns again, which takes seconds on the real file
+    path.write_text(text.replace("      - side effects\n", "      - side effects\n      - what harm does the drip do\n", 1),
+                    encoding="utf-8")
+    bump(path)
+    started = time.monotonic()
+    assert source.current() is first and time.monotonic() - started < 0.5
+    wait_for(lambda: source.current() is not first, "the edit, learnt in the background")
+    assert "what harm does the drip do" in source.current().intents["side_effects"].phrases
