@@ -9,7 +9,7 @@ out-of-scope examples; the threshold is chosen on val.jsonl (the highest in-scop
 least --min-recall of its out-of-scope queries), and in-scope accuracy (right intent and answered) and
 out-of-scope recall (not answered) are reported at that one threshold. The test split is kept elsewhere.
 
---domain: the model learns from responses.yaml's phrases (and its `matching: out_of_scope:` examples), never
+--domain: the model learns from responses.yaml's phrases (and the out-of-scope examples of language/), never
 from the labelled files it is measured on: /work/shared/eval/dev.jsonl, bench/dev2.jsonl, bench/blind.jsonl,
 tests/phrasebank.jsonl. They are scored as `python -m bot eval` does (a sub-intent "x.y" counts as "x", null
 must be rejected); red flags go first as in the assistant, so the model never answers "emergency" itself.

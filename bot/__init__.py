@@ -25,7 +25,8 @@ def build_assistant(settings):
     store = Store(redis_client, settings.KEY_PREFIX, settings.TRANSCRIPT_LIMIT, settings.retention_seconds,
                   settings.office_hours.zone, settings.LOCK_WAIT, settings.LOCK_TIMEOUT, settings.RATE_WINDOW)
     knowledge_file = KnowledgeFile(settings.KNOWLEDGE_PATH, handled=HANDLERS, store=store,
-                                   safety_path=settings.SAFETY_PATH, limits=settings.safety_limits, background=True)
+                                   safety_path=settings.SAFETY_PATH, limits=settings.safety_limits, background=True,
+                                   language=settings.LANGUAGE_DIR)
     handoff = Handoff(store, Jobs(redis_client, settings.KEY_PREFIX), knowledge_file, settings)
     spool = Spool(spool_path(settings.DATA_DIR, settings.REDIS_URL, settings.KEY_PREFIX))
     # Buttons need Twilio's REST API; without a content template every choice goes out as numbered text.

@@ -31,7 +31,7 @@ def chat(args, settings):
 
 def match(args, settings):
     """Print one JSON line per text: {"text", "intent", "score", "runner_up", "margin"}."""
-    known = _load(settings, args.knowledge)
+    known = _load(settings, args.knowledge, args.language)
     texts = args.texts or (line.rstrip("\n") for line in sys.stdin)
     for text in texts:
         result = known.match(text)
@@ -47,7 +47,7 @@ def match(args, settings):
 
 def evaluate(args, settings):
     """Accuracy, rejection, recall per intent and kind, and confusions over a labelled JSONL file."""
-    known = _load(settings, args.knowledge)
+    known = _load(settings, args.knowledge, args.language)
     with open(args.file, encoding="utf-8") as fh:
         cases = [json.loads(line) for line in fh if line.strip()]
     per_intent, per_kind, confusions = defaultdict(Counter), defaultdict(Counter), Counter()
@@ -156,11 +156,13 @@ def add_coordinator(args, settings):
     return 0
 
 
-def _load(settings, path=None):
-    """The knowledge and red flags as the server loads them; with `path`, the matcher of any knowledge file there."""
+def _load(settings, path=None, language=None):
+    """The knowledge and red flags as the server loads them; with `path`, the matcher of any knowledge file there
+    (read with the language files of the folder `language`, if given)."""
     if path:
-        return knowledge.engine(path, settings.SAFETY_PATH, settings.safety_limits)
-    return knowledge.load(settings.KNOWLEDGE_PATH, safety_path=settings.SAFETY_PATH, limits=settings.safety_limits)
+        return knowledge.engine(path, settings.SAFETY_PATH, settings.safety_limits, language)
+    return knowledge.load(settings.KNOWLEDGE_PATH, safety_path=settings.SAFETY_PATH, limits=settings.safety_limits,
+                          language=settings.LANGUAGE_DIR)
 
 
 def _fraction(value):
@@ -170,6 +172,7 @@ def _fraction(value):
 
 KNOWLEDGE_HELP = ("match with any knowledge file instead of the live one: intents: {ID: {phrases: [...]}} and an "
                   "optional out_of_scope: [...] are enough")
+LANGUAGE_HELP = "with --knowledge: read its words with the language files of this folder (e.g. language)"
 
 
 def main(argv=None):
@@ -181,10 +184,12 @@ def main(argv=None):
     p = commands.add_parser("match", help="print the intent of each text (or each line of stdin) as JSON")
     p.add_argument("texts", nargs="*")
     p.add_argument("--knowledge", metavar="PATH", help=KNOWLEDGE_HELP)
+    p.add_argument("--language", metavar="DIR", help=LANGUAGE_HELP)
     p.set_defaults(run=match)
     p = commands.add_parser("eval", help="measure matching on a labelled JSONL file")
     p.add_argument("file")
     p.add_argument("--knowledge", metavar="PATH", help=KNOWLEDGE_HELP)
+    p.add_argument("--language", metavar="DIR", help=LANGUAGE_HELP)
     p.add_argument("--min-accuracy", type=float, help="exit 1 below this in-scope accuracy (0.95 or 95)")
     p.add_argument("--min-rejection", type=float, help="exit 1 below this null rejection (0.9 or 90)")
     p.set_defaults(run=evaluate)

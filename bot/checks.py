@@ -93,7 +93,8 @@ def run(path, settings, expectations=None, handled=()):
     try:
         data, lines, written_twice = knowledge.read(knowledge.read_text(path), path)
         safety = (knowledge.read_text(settings.SAFETY_PATH), settings.SAFETY_PATH, settings.safety_limits)
-        report.knowledge = knowledge.build(data, lines, path, handled=handled, problems=written_twice, safety=safety)
+        report.knowledge = knowledge.build(data, lines, path, handled=handled, problems=written_twice, safety=safety,
+                                           language=settings.LANGUAGE_DIR)
     except KnowledgeError as exc:
         report.findings = [Finding("error", problem) for problem in exc.problems]
         return report
@@ -131,7 +132,8 @@ def closer_to_another_intent(source, report):
             trimmed[intent_id] = {**body, "phrases": [p for i, p in enumerate(phrases) if i not in out]}
         # The engine alone: learning a model for each of FOLDS rebuilds would take too long for an editor.
         matcher = knowledge.build({**source.data, "intents": trimmed}, source.lines, source.path,
-                                  handled=source.handled, safety=source.safety, learn=False).matcher
+                                  handled=source.handled, safety=source.safety, learn=False,
+                                  language=source.settings.LANGUAGE_DIR).matcher
         for intent_id, index, phrase in held_out:
             match = matcher.match(phrase)
             if match.intent in (None, intent_id):

@@ -43,6 +43,7 @@ class Settings:
     DATA_DIR: str = _setting(str(ROOT / "instance"), "Folder of this machine's files: the embedded Redis and messages kept while Redis was down.")
     KEY_PREFIX: str = _setting("ilbot:", "Prefix of every Redis key the assistant writes.")
     KNOWLEDGE_PATH: str = _setting(str(ROOT / "responses.yaml"), "The knowledge file: intents, phrases and every reply.")
+    LANGUAGE_DIR: str = _setting(str(ROOT / "language"), "The folder of the language files (synonyms.yaml, reading.yaml, out_of_scope.yaml): how patients' words are read, kept by developers. Empty: none.")
     SAFETY_PATH: str = _setting(str(ROOT / "safety.yaml"), "The red flags that open the emergency path, owned by the clinic; reloaded with the knowledge file, and an edit that breaks its must_alarm / must_not_alarm messages is refused.")
     TRANSCRIPT_LIMIT: int = _setting(200, "Messages kept per conversation; older ones are dropped.")
     RETENTION_DAYS: int = _setting(90, "Days a conversation's state and transcript are kept after its last message; also how long each question the assistant could not answer is kept for operations.")

@@ -54,9 +54,8 @@ TOP_FIELDS = {
     "hinglish_words": "words that mark a message in Latin letters as Hinglish",
     "coordinator_replies": "canned replies offered in the coordinators' console",
     "intents": "the topics",
-    "matching": "how patients' words are read",
 }
-# The `matching` section: each field of bot.matcher.Rules, all optional.
+# The language files (language/): each field of bot.matcher.Rules, all optional, each in one of the files.
 MATCHING_LISTS = ("ignore", "contrast", "set_aside_openers", "set_aside_closers", "out_of_scope", "anchors", "mentions",
                   "other_subjects", "comparing", "not_pointing")
 MATCHING_FIELDS = {"synonyms": "word: the words that mean the same", "strict": "intent: the lead (0-100) it needs over the runner-up",
@@ -70,8 +69,12 @@ INTENT_FIELDS = {
     "reviewed_by": "clinical reviewer",
     "reviewed_on": "date of review, YYYY-MM-DD",
 }
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The red flags that open the emergency path: safety.yaml, owned by the clinic, beside this project's code.
-SAFETY_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "safety.yaml")
+SAFETY_PATH = os.path.join(_ROOT, "safety.yaml")
+# How patients' words are read (synonyms, cues, out-of-scope examples): developers' files, in language/.
+LANGUAGE_DIR = os.path.join(_ROOT, "language")
+LANGUAGE_FILES = ("synonyms.yaml", "reading.yaml", "out_of_scope.yaml")
 MAX_REPLY = 1000
 MAX_TITLE = 20
 # Placeholders the app fills in; any other {word} in a reply is a typo an editor should hear about.
@@ -202,10 +205,10 @@ class Engine:
         return self.matcher.match(text)
 
 
-def engine(path, safety_path=SAFETY_PATH, limits=red_flags.DEFAULT_LIMITS):
+def engine(path, safety_path=SAFETY_PATH, limits=red_flags.DEFAULT_LIMITS, language=None):
     """The Engine of any knowledge file: `intents: {ID: {phrases: [...]}}` is enough, with an optional top-level
-    `out_of_scope: [...]` of messages about none of them; what else the file holds (replies, a `matching` section)
-    is this clinic's business and is read only where the matcher uses it. KnowledgeError names file and line."""
+    `out_of_scope: [...]` of messages about none of them; what else the file holds is this clinic's business. The
+    language files of the folder `language` (none by default) read its words. KnowledgeError names file and line."""
     path = str(path)
     data, lines, problems = read(read_text(path), path)
     checker = _Checker(path, lines, problems)
@@ -220,7 +223,7 @@ def engine(path, safety_path=SAFETY_PATH, limits=red_flags.DEFAULT_LIMITS):
                                 unique=False)
         phrases[str(intent_id)] = found
     outside = checker.words(data.get("out_of_scope"), ("out_of_scope",))
-    rules = checker.matching(data.get("matching"), phrases)
+    rules = checker.language(read_language(language, problems), phrases)
     if problems:
         raise KnowledgeError(problems)
     rules = dataclasses.replace(rules, out_of_scope=tuple(rules.out_of_scope) + tuple(outside))
@@ -233,9 +236,11 @@ def engine(path, safety_path=SAFETY_PATH, limits=red_flags.DEFAULT_LIMITS):
     return Engine(path, _matcher(phrases, rules, True), flags)
 
 
-def load(path, required=REQUIRED_INTENTS, handled=(), safety_path=SAFETY_PATH, limits=red_flags.DEFAULT_LIMITS):
-    """Read and check the knowledge file and the red flags; raise KnowledgeError naming file, line and field."""
-    return parse(read_text(path), path, required, handled, (read_text(safety_path), safety_path, limits))
+def load(path, required=REQUIRED_INTENTS, handled=(), safety_path=SAFETY_PATH, limits=red_flags.DEFAULT_LIMITS,
+         language=LANGUAGE_DIR):
+    """Read and check the knowledge file, the red flags and the language files (of the folder `language`, none when
+    it is empty); raise KnowledgeError naming file, line and field."""
+    return parse(read_text(path), path, required, handled, (read_text(safety_path), safety_path, limits), language)
 
 
 def read_text(path):
@@ -247,13 +252,14 @@ def read_text(path):
         raise KnowledgeError([Problem(str(path), 0, "", f"cannot read the file ({exc})")]) from None
 
 
-def parse(text, path="responses.yaml", required=REQUIRED_INTENTS, handled=(), safety=None):
+def parse(text, path="responses.yaml", required=REQUIRED_INTENTS, handled=(), safety=None, language=LANGUAGE_DIR):
     """Check YAML text and build Knowledge from it; `handled` lists the intents that have a handler in intents/.
 
-    `safety` is (text, path, limits) of the red flags; by default the project's safety.yaml.
+    `safety` is (text, path, limits) of the red flags, by default the project's safety.yaml; `language` the folder
+    of the language files, by default the project's (none when empty).
     """
     data, lines, written_twice = read(text, path)
-    return build(data, lines, path, required, handled, written_twice, safety)
+    return build(data, lines, path, required, handled, written_twice, safety, language=language)
 
 
 def read(text, path="responses.yaml"):
@@ -277,14 +283,16 @@ def read(text, path="responses.yaml"):
     return data, lines, problems
 
 
-def build(data, lines, path="responses.yaml", required=REQUIRED_INTENTS, handled=(), problems=(), safety=None, learn=True):
+def build(data, lines, path="responses.yaml", required=REQUIRED_INTENTS, handled=(), problems=(), safety=None, learn=True,
+          language=LANGUAGE_DIR):
     """Knowledge from data read by `read`; KnowledgeError lists every problem (and those given), each with its line.
 
     `learn=False` builds the matcher's engine alone, without the model learnt from the phrases (see Matcher).
     """
     problems = list(problems)
     text, safety_path, limits = safety or (read_text(SAFETY_PATH), SAFETY_PATH, red_flags.DEFAULT_LIMITS)
-    knowledge = _Checker(str(path), lines, problems, learn).build(data, required, handled)
+    files = read_language(language, problems)
+    knowledge = _Checker(str(path), lines, problems, learn).build(data, required, handled, files)
     # The topics' words are known to the red flags' reader, so that "main" is never corrected into "pain".
     known = [p for i in knowledge.intents.values() for p in i.phrases] if knowledge else []
     flags, found = red_flags.build(text, safety_path, limits, known)
@@ -292,6 +300,32 @@ def build(data, lines, path="responses.yaml", required=REQUIRED_INTENTS, handled
     if problems:
         raise KnowledgeError(problems)
     return dataclasses.replace(knowledge, safety=flags)
+
+
+def read_language(folder, problems=None):
+    """[(path, data, lines)] of the language files in `folder` ([] when it is empty; a file it lacks is left out); a
+    file that cannot be read or parsed adds its problem to `problems`, or raises KnowledgeError when none is given."""
+    files = []
+    for name in LANGUAGE_FILES if folder else ():
+        path = os.path.join(folder, name)
+        if not os.path.exists(path):
+            continue  # a folder may hold some of the files: the others' entries are empty
+        try:
+            data, lines, twice = read(read_text(path), path)
+        except KnowledgeError as exc:
+            if problems is None:
+                raise
+            problems.extend(exc.problems)
+            continue
+        if problems is not None:
+            problems.extend(twice)
+        files.append((path, data, lines))
+    return files
+
+
+def language_stamps(folder):
+    """The stamps of the language files, so that an edit of one reloads the knowledge."""
+    return tuple(_stamp(os.path.join(folder, name)) for name in LANGUAGE_FILES) if folder else ()
 
 
 def _walk(node, at, lines, problems, path):
@@ -347,11 +381,15 @@ class _Checker:
     def problem(self, at, message):
         self.problems.append(locate(self.path, self.lines, at, message))
 
-    def build(self, data, required, handled=()):
+    def build(self, data, required, handled=(), language=()):
         if not isinstance(data, dict):
             self.problem((), "the file must be a mapping with menu, messages and intents")
             return None
-        self.unknown_keys(data, (), TOP_FIELDS)
+        if "matching" in data:
+            self.problem(("matching",), "how patients' words are read is no longer part of this file: it lives in "
+                                        "language/ (synonyms.yaml, reading.yaml, out_of_scope.yaml), kept by "
+                                        "developers; remove the section here")
+        self.unknown_keys({k: v for k, v in data.items() if k != "matching"}, (), TOP_FIELDS)
         intents = self.intents(data.get("intents"), required)
         for intent_id in handled:
             if intent_id not in intents:
@@ -365,7 +403,7 @@ class _Checker:
         if not isinstance(version, (str, int, float)) or not str(version).strip():
             self.problem(("notice_version",), "must name the version of messages.welcome, e.g. 2025-06-01")
         canned = self.canned(data.get("coordinator_replies"))
-        rules = self.matching(data.get("matching"), intents)
+        rules = self.language(language, intents)
         if self.problems:
             return None
         return Knowledge(
@@ -572,9 +610,26 @@ class _Checker:
                 self.problem(at + (index,), f"points at intent '{ref}', which does not exist{advice}")
         return raw
 
-    def matching(self, raw, intents):
-        """The Rules of the `matching` section; an absent section means no synonyms, cues or signs."""
-        at = ("matching",)
+    def language(self, files, intents):
+        """The Rules of the language files, each (path, data, lines) read by `read`: each checked with its own lines."""
+        fields, ignore_at, checkers = {}, None, []
+        for path, data, lines in files:
+            checker = _Checker(path, lines, self.problems)
+            found = checker.matching(data, intents, at=())
+            checkers.append(checker)
+            for name, value in vars(found).items():
+                if value:
+                    fields[name] = value
+                    if name == "ignore":
+                        ignore_at = checker
+        rules = Rules(**fields)
+        # Words ignored in one file must not carry a meaning through another's synonyms.
+        if ignore_at is not None:
+            ignore_at.ignored(list(rules.ignore), rules.synonyms, ("ignore",))
+        return rules
+
+    def matching(self, raw, intents, at=("matching",)):
+        """The Rules of a mapping of language resources (a language file); absent means no synonyms or cues."""
         if raw is None:
             return Rules()
         if not isinstance(raw, dict):
@@ -583,7 +638,6 @@ class _Checker:
         self.unknown_keys(raw, at, MATCHING_FIELDS)
         lists = {name: tuple(self.words(raw.get(name), at + (name,))) for name in MATCHING_LISTS}
         synonyms = self.synonyms(raw.get("synonyms"), at + ("synonyms",))
-        self.ignored(lists["ignore"], synonyms, at + ("ignore",))
         return Rules(synonyms=synonyms, strict=self.strict(raw.get("strict"), at + ("strict",), intents), **lists)
 
     def words(self, raw, at):
@@ -670,9 +724,9 @@ class KnowledgeFile:
     """
 
     def __init__(self, path, check_every=2.0, handled=(), store=None, safety_path=SAFETY_PATH,
-                 limits=red_flags.DEFAULT_LIMITS, background=False):
+                 limits=red_flags.DEFAULT_LIMITS, background=False, language=LANGUAGE_DIR):
         self.path, self.check_every, self.handled, self.store = path, check_every, tuple(handled), store
-        self.safety_path, self.limits, self.background = safety_path, limits, background
+        self.safety_path, self.limits, self.background, self.language = safety_path, limits, background, language
         # The last edit that was refused (a KnowledgeError), None while the file on disk is the one served.
         self.error = None
         # When the version served was read from the file (None: it came from Redis), and when an edit was refused.
@@ -687,7 +741,8 @@ class KnowledgeFile:
                 raise  # nothing good to serve: a broken file at start-up with no kept version is fatal
             text, safety_text = kept
             self._knowledge = parse(text, f"{path} (last good version, kept in Redis)", handled=self.handled,
-                                    safety=(safety_text, f"{safety_path} (last good version, kept in Redis)", limits))
+                                    safety=(safety_text, f"{safety_path} (last good version, kept in Redis)", limits),
+                                    language=language)
             self._refused(exc)
         self._checked = time.monotonic()
 
@@ -712,7 +767,8 @@ class KnowledgeFile:
 
     def _load(self):
         text, safety_text = read_text(self.path), read_text(self.safety_path)
-        knowledge = parse(text, self.path, handled=self.handled, safety=(safety_text, self.safety_path, self.limits))
+        knowledge = parse(text, self.path, handled=self.handled, safety=(safety_text, self.safety_path, self.limits),
+                          language=self.language)
         self.loaded_at = time.time()
         if self.store:
             self.store.keep_knowledge(text, safety_text)
@@ -740,7 +796,7 @@ class KnowledgeFile:
         log.error("knowledge edit refused, still serving the last good version:\n%s", exc)
 
     def _file_stamp(self):
-        return tuple(_stamp(path) for path in (self.path, self.safety_path))
+        return tuple(_stamp(path) for path in (self.path, self.safety_path)) + language_stamps(self.language)
 
 
 def _stamp(path):

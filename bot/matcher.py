@@ -5,7 +5,7 @@ the matcher which words are alarming, so that a message like them is never answe
 
 How a message is read (everything is built once per knowledge load; nothing per request that could be):
 1. Words (bot.words, bot.reader): Devanagari in Latin letters, doubled letters and English endings folded
-   away, the synonyms of responses.yaml ("bukhar" and "temperature" are "fever"), then any word still
+   away, the synonyms of language/synonyms.yaml ("bukhar" and "temperature" are "fever"), then any word still
    unknown corrected to the nearest known word with rapidfuzz ("insurense" -> "insurance").
 2. Parts: sentences and comma-separated parts. In a long message the question weighs more than the
    story around it; a part the patient sets aside ("not the side effects, ...") counts for nothing.
@@ -66,7 +66,7 @@ SHARPNESS = 1.5
 STORY_WEIGHT = 0.5
 # A question this sure (0-100) of a topic on its own vouches for a long message whose story is foreign.
 QUESTION_SURE = 30.0
-# The weight of what comes before "but" (and its synonyms in responses.yaml).
+# The weight of what comes before "but" (and its synonyms in language/reading.yaml).
 BEFORE_CONTRAST = 0.5
 # A set-aside cue may start this many words into a part: "my question is not about the cost".
 OPENER_REACH = 4
@@ -77,7 +77,7 @@ _CLAUSE = re.compile(r"[,;:]")
 
 @dataclass(frozen=True)
 class Rules:
-    """How patients' words are read, from the `matching` section of responses.yaml."""
+    """How patients' words are read, from the language files (language/README.md)."""
 
     synonyms: dict = field(default_factory=dict)  # word -> the words and phrases that mean the same
     ignore: tuple = ()  # words that say nothing about the topic
@@ -102,7 +102,7 @@ class Match:
     candidate: str | None = None
     runner_up: str | None = None
     runner_up_score: float = 0.0
-    caution: float = 0.0  # how far ahead of the runner-up this intent must be (responses.yaml, strict)
+    caution: float = 0.0  # how far ahead of the runner-up this intent must be (language/reading.yaml, strict)
     # Not answered, but one of the two is likely the topic: asking which beats not understanding at all.
     between: bool = False
 

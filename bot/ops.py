@@ -10,7 +10,7 @@ from datetime import datetime
 
 from flask import Blueprint, current_app, render_template, request, session
 
-from bot import checks, console, unanswered
+from bot import checks, console, knowledge, unanswered
 from intents import HANDLERS
 
 bp = Blueprint("ops", __name__, url_prefix="/console/ops", template_folder="templates")
@@ -91,6 +91,7 @@ def _report(path):
     """The check of the file, computed again only when it, its expectations or the red flags change (it takes seconds)."""
     settings = _assistant().settings
     stamps = tuple(_stamp(p) for p in (path, os.path.join(os.path.dirname(path), checks.EXPECTATIONS), settings.SAFETY_PATH))
+    stamps += knowledge.language_stamps(settings.LANGUAGE_DIR)
     cached = current_app.extensions.get("ops_report")
     if cached and cached[0] == stamps:
         return cached[1]

@@ -1,4 +1,4 @@
-"""Spelled words -> canonical words: the synonyms of responses.yaml, then rapidfuzz spelling correction."""
+"""Spelled words -> canonical words: the synonyms of language/synonyms.yaml, then rapidfuzz spelling correction."""
 
 import re
 import weakref

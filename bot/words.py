@@ -1,7 +1,7 @@
 """Patient text as comparable words: Devanagari in Latin letters, doubled letters and word endings folded away.
 
 Patients write the same word many ways ("bukhaar", "bukhar", "बुखार"; "effects", "efects", "effect").
-Everything here is spelling, not meaning: which words mean the same is in responses.yaml (synonyms).
+Everything here is spelling, not meaning: which words mean the same is in language/synonyms.yaml.
 """
 
 import re

@@ -296,40 +296,55 @@ def test_a_canned_reply_is_english_text_or_one_text_per_language(tmp_path):
         ("Call back", {"en": "We will call you back today.", "hi": "हम आज ही आपको फ़ोन करेंगे।"}))
 
 
-def with_matching(section):
-    return fixture_text() + "matching:\n" + section
+def language(tmp_path, **files):
+    """A folder of language files in tmp_path: `reading="ignore: [the]\n"` writes reading.yaml."""
+    folder = tmp_path / "language"
+    folder.mkdir(exist_ok=True)
+    for name, text in files.items():
+        (folder / f"{name}.yaml").write_text(text, encoding="utf-8")
+    return str(folder)
 
 
-def test_matching_rules_are_optional_and_loaded(tmp_path):
-    path = tmp_path / "responses.yaml"
-    path.write_text(with_matching("  synonyms:\n    costs: [kharcha, paisa]\n  strict:\n    eligibility: 20\n"))
-    loaded = knowledge.load(path)
+def refused(tmp_path, **files):
+    """The fixture knowledge read with these language files: the KnowledgeError's text."""
+    with pytest.raises(KnowledgeError) as error:
+        knowledge.load(FIXTURE_KNOWLEDGE, language=language(tmp_path, **files))
+    return str(error.value)
+
+
+def test_language_files_are_optional_and_loaded(tmp_path):
+    folder = language(tmp_path, synonyms="synonyms:\n  costs: [kharcha, paisa]\n", reading="strict:\n  eligibility: 20\n")
+    loaded = knowledge.load(FIXTURE_KNOWLEDGE, language=folder)
     assert loaded.matcher.match("kharcha").intent == "costs"
     assert loaded.matcher.rules.strict == {"eligibility": 20.0}
+    assert knowledge.load(FIXTURE_KNOWLEDGE, language="").matcher.rules.synonyms == {}
+
+
+def test_the_knowledge_file_keeps_no_matching_section(tmp_path):
+    message = broken(tmp_path, fixture_text() + "matching:\n  ignore: [the]\n")
+    assert "matching: how patients' words are read is no longer part of this file: it lives in language/" in message
 
 
 def test_a_word_listed_under_two_synonyms_is_named(tmp_path):
-    message = broken(tmp_path, with_matching("  synonyms:\n    cost: [kharcha]\n    money: [paise, kharchaa]\n"))
-    assert "matching.synonyms.money: 'kharchaa' reads as 'cost' too" in message
+    message = refused(tmp_path, synonyms="synonyms:\n  cost: [kharcha]\n  money: [paise, kharchaa]\n")
+    assert "synonyms.yaml:3: synonyms.money: 'kharchaa' reads as 'cost' too" in message
 
 
-def test_an_ignored_word_that_carries_a_meaning_is_named(tmp_path):
-    text = with_matching("  synonyms:\n    hello: [hi, namaste]\n  ignore: [the, hi]\n")
-    line = text.splitlines().index("  ignore: [the, hi]") + 1
-    assert f"responses.yaml:{line}: matching.ignore.1: 'hi' is ignored but also read as 'hello'" in broken(tmp_path, text)
+def test_an_ignored_word_that_carries_a_meaning_is_named_across_files(tmp_path):
+    message = refused(tmp_path, synonyms="synonyms:\n  hello: [hi, namaste]\n", reading="# cues\nignore: [the, hi]\n")
+    assert "reading.yaml:2: ignore.1: 'hi' is ignored but also read as 'hello'" in message
 
 
 def test_a_strict_topic_that_does_not_exist_is_named(tmp_path):
-    message = broken(tmp_path, with_matching("  strict:\n    eligibilty: 15\n"))
-    assert "matching.strict.eligibilty: intent 'eligibilty' does not exist (did you mean 'eligibility'?)" in message
+    message = refused(tmp_path, reading="strict:\n  eligibilty: 15\n")
+    assert "reading.yaml:2: strict.eligibilty: intent 'eligibilty' does not exist (did you mean 'eligibility'?)" in message
 
 
 def test_true_and_false_need_quotes_while_yes_and_no_are_words(tmp_path):
-    message = broken(tmp_path, with_matching("  ignore: [the, true]\n"))
-    assert "matching.ignore.1: YAML reads true/false as a yes/no value: put the word in quotes" in message
-    path = tmp_path / "responses.yaml"
-    path.write_text(with_matching("  ignore: [the, no]\n"), encoding="utf-8")
-    assert "no" in knowledge.load(path).matcher.rules.ignore
+    message = refused(tmp_path, reading="ignore: [the, true]\n")
+    assert "ignore.1: YAML reads true/false as a yes/no value: put the word in quotes" in message
+    folder = language(tmp_path, reading="ignore: [the, no]\n")
+    assert "no" in knowledge.load(FIXTURE_KNOWLEDGE, language=folder).matcher.rules.ignore
 
 
 def test_a_reply_that_is_not_an_answer_must_give_the_emergency_numbers(tmp_path):
@@ -350,14 +365,23 @@ def test_the_emergency_reply_must_say_when_a_person_will_answer(tmp_path):
         knowledge.load(path)
 
 
-def test_an_unknown_matching_field_is_named(tmp_path):
-    message = broken(tmp_path, with_matching("  synonym:\n    cost: [kharcha]\n"))
-    assert "matching.synonym: unknown field 'synonym'; did you mean 'synonyms'?" in message
+def test_an_unknown_language_field_is_named(tmp_path):
+    message = refused(tmp_path, synonyms="synonym:\n  cost: [kharcha]\n")
+    assert "synonyms.yaml:1: synonym: unknown field 'synonym'; did you mean 'synonyms'?" in message
 
 
 def test_ignored_entries_are_single_words(tmp_path):
-    message = broken(tmp_path, with_matching("  ignore: [the, someone else]\n"))
-    assert "matching.ignore.1: 'someone else': list single words here" in message
+    message = refused(tmp_path, reading="ignore: [the, someone else]\n")
+    assert "ignore.1: 'someone else': list single words here" in message
+
+
+def test_an_edit_of_a_language_file_is_taken_like_one_of_the_knowledge(tmp_path):
+    folder = language(tmp_path, synonyms="synonyms:\n  costs: [kharcha]\n")
+    source = KnowledgeFile(str(FIXTURE_KNOWLEDGE), check_every=0, language=folder)
+    assert source.current().matcher.rules.synonyms == {"costs": ("kharcha",)}
+    language(tmp_path, synonyms="synonyms:\n  costs: [kharcha, paisa]\n")
+    bump(tmp_path / "language" / "synonyms.yaml")
+    assert source.current().matcher.rules.synonyms == {"costs": ("kharcha", "paisa")}
 
 
 def test_an_edit_is_learnt_in_the_background_while_the_last_version_answers(tmp_path):

@@ -1,6 +1,7 @@
 """The matcher on the real knowledge: a phrase bank of our own messages, clarifying, spelling (red flags: test_safety)."""
 
 import json
+import shutil
 from collections import Counter, defaultdict
 
 import pytest
@@ -213,7 +214,7 @@ def test_naming_the_therapy_keeps_a_question_in_scope(matcher):
 
 
 def test_two_topics_likely_together_are_offered_as_a_choice():
-    fixture = parse(FIXTURE_KNOWLEDGE.read_text(encoding="utf-8")).matcher
+    fixture = parse(FIXTURE_KNOWLEDGE.read_text(encoding="utf-8"), language="").matcher
     match = fixture.match("who can get the side effects treatment")
     assert match.intent is None and set(match.options(8)) == {"eligibility", "side_effects"}
 
@@ -222,11 +223,15 @@ def test_a_clear_winner_is_not_questioned(matcher):
     assert matcher.match("how much does interleukin therapy cost").options(8) == ()
 
 
-def test_a_strict_topic_needs_a_bigger_lead():
+def test_a_strict_topic_needs_a_bigger_lead(tmp_path):
     text = (ROOT / "responses.yaml").read_text(encoding="utf-8")
     plain = parse(text).matcher.match("fever after il-2, normal or should we treat it")
     assert plain.intent == "side_effects" and plain.options(8) == ()
-    strict = parse(text.replace("    side_effects: 15\n", "    side_effects: 99\n")).matcher
+    shutil.copytree(ROOT / "language", tmp_path / "language")
+    reading = tmp_path / "language" / "reading.yaml"
+    reading.write_text(reading.read_text(encoding="utf-8").replace("  side_effects: 15\n", "  side_effects: 99\n"),
+                       encoding="utf-8")
+    strict = parse(text, language=str(tmp_path / "language")).matcher
     assert strict.match("fever after il-2, normal or should we treat it").options(8) == ("side_effects", plain.runner_up)
 
 

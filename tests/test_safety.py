@@ -238,7 +238,7 @@ def test_a_refused_safety_edit_is_shown_on_the_operations_pages(make_app, tmp_pa
 
 @pytest.fixture
 def real_app(make_app):
-    return make_app(KNOWLEDGE_PATH=str(ROOT / "responses.yaml"))
+    return make_app(KNOWLEDGE_PATH=str(ROOT / "responses.yaml"), LANGUAGE_DIR=str(ROOT / "language"))
 
 
 def test_a_request_a_bereavement_or_a_negated_stop_never_silences_the_patient(real_app, real):
@@ -285,7 +285,8 @@ def test_a_red_flag_gets_the_emergency_reply_with_what_happens_next(real_app):
 
 
 def test_outside_office_hours_the_emergency_reply_says_when_a_person_will_write(make_app):
-    app = make_app(KNOWLEDGE_PATH=str(ROOT / "responses.yaml"), OFFICE_HOURS="Mon-Sun 00:00-00:01")
+    app = make_app(KNOWLEDGE_PATH=str(ROOT / "responses.yaml"), LANGUAGE_DIR=str(ROOT / "language"),
+                   OFFICE_HOURS="Mon-Sun 00:00-00:01")
     reply = WhatsApp(app.test_client()).send("she collapsed and is not waking up")[0]
     assert "the office is closed now: a coordinator will write to you here by *" in reply
 
