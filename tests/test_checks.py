@@ -48,7 +48,7 @@ def cli(*args):
 BROKEN = {
     "yaml syntax": ([("    title: Costs\n", "    title: Costs\n    phrases: [how much does it cost\n")],
                     "    phrases:\n    - how much does it cost",
-                    "YAML syntax error: expected ',' or ']', but got ':' (while parsing a flow sequence, which starts on line {after_title})"),
+                    "YAML syntax error: did not find expected ',' or ']' (while parsing a flow sequence, which starts on line {after_title})"),
     "unknown key": ([("    reply: Costs vary.", "    replys: Costs vary.")],
                     "    replys: Costs vary. Ask the care team for an estimate.",
                     "intents.costs.replys: unknown field 'replys'; did you mean 'reply'?"),
