@@ -231,7 +231,9 @@ def engine(path, safety_path=SAFETY_PATH, limits=red_flags.DEFAULT_LIMITS, langu
     flags = None
     if EMERGENCY in phrases:
         flags, found = red_flags.build(read_text(safety_path), safety_path, limits,
-                                       [p for group in phrases.values() for p in group])
+                                       [p for group in phrases.values() for p in group],
+                                       [p for i, group in phrases.items() if i != EMERGENCY for p in group]
+                                       + list(rules.out_of_scope), phrases[EMERGENCY])
         if found:
             raise KnowledgeError(found)
     return Engine(path, _matcher(phrases, rules, True), flags)
@@ -299,9 +301,14 @@ def build(data, lines, path="responses.yaml", required=REQUIRED_INTENTS, handled
     text, safety_path, limits = safety or (read_text(SAFETY_PATH), SAFETY_PATH, red_flags.DEFAULT_LIMITS)
     files = read_language(language, problems)
     knowledge = _Checker(str(path), lines, problems, learn).build(data, required, handled, files)
-    # The topics' words are known to the red flags' reader, so that "main" is never corrected into "pain".
-    known = [p for i in knowledge.intents.values() for p in i.phrases] if knowledge else []
-    flags, found = red_flags.build(text, safety_path, limits, known)
+    # The topics' words are known to the red flags' reader, so that "main" is never corrected into "pain"; their
+    # phrases and the out-of-scope examples are calm messages to the learnt reader, the emergency phrases alarming ones.
+    intents = knowledge.intents.values() if knowledge else ()
+    known = [p for i in intents for p in i.phrases]
+    calm = [p for i in intents if i.id != EMERGENCY for p in i.phrases]
+    calm += list(knowledge.matcher.rules.out_of_scope) if knowledge else []
+    alarming = [p for i in intents if i.id == EMERGENCY for p in i.phrases]
+    flags, found = red_flags.build(text, safety_path, limits, known, calm, alarming)
     problems += found
     if problems:
         raise KnowledgeError(problems)

@@ -221,7 +221,9 @@ class _Block:
 
     def vector(self, text):
         cols, counts = self.columns(text)
-        return cols, self._values(cols, None if counts is None or counts.max() == 1 else counts.astype(np.float64))
+        # A text of words that no phrase shares gives no columns, and no counts to weigh.
+        return cols, self._values(cols, None if counts is None or not len(cols) or counts.max() == 1
+                                  else counts.astype(np.float64))
 
 
 class IntentModel:

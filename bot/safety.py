@@ -11,6 +11,9 @@ cost a life. How a message is read:
 3. A sign is set aside when it is denied ("no chest pain", "bukhar nahi hai"), asked about in general
    ("does it cause low blood pressure?") or told of the past ("a heart attack five years ago"), unless
    the same part of the message says it is happening now.
+4. A second reader learnt from examples (safety.yaml's `examples`, beside every topic's phrases and the
+   out-of-scope examples as calm ones) catches what the signs miss: families describe the same emergency
+   in ever new words. It only adds alarms; the signs' verdict stands.
 """
 
 import datetime
@@ -19,9 +22,22 @@ from collections import defaultdict
 from dataclasses import dataclass
 from itertools import product
 
+from bot.model import IntentModel, Options
 from bot.reader import Reader, words_of
 from bot.words import fold, spell, surface
 
+# The learnt reader's chance (0-100) that a message is an emergency, from which it opens the emergency path. On
+# tests/data/safety_heldout.jsonl (written apart from the signs and the examples) it catches 22 of the 30 red flags
+# the signs miss there, with no false alarm of its own from 80 up (at 50 to 70, one of our calm sets alarmed).
+# That set was looked at to choose this: it no longer measures the choice.
+LEARNT_AT = 80.0
+# The learnt reader needs this many words (with letters) to speak: a menu number ("10") or a greeting is too little
+# to judge, and whatever short message tells of an emergency ("behosh ho gaye") has a red flag's words for the signs.
+LEARNT_WORDS = 3
+# What a part of a message with a red flag's words, all set aside, gives: not an alarm, and no guess either.
+_SET_ASIDE = object()
+# Its classes: the examples' kinds, and what is calm.
+ALARM, SELF_HARM, CALM = "alarm", "self_harm", "calm"
 # Every ;-part of a sign lies within this many words of the others.
 SIGN_WINDOW = 7
 # A misspelt word is read as a red-flag word one edit away from 5 letters (4 letters is too near other
@@ -34,6 +50,8 @@ DENIAL_REACH = 2
 # A number this many words from a fever, pressure or pulse word is read as its value.
 READING_REACH = 5
 # Sentence ends: a point between digits is a decimal ("104.5").
+# Words of any script, for counting them.
+_WORDS = re.compile(r"\w+")
 _SENTENCE = re.compile(r"[?!\n]|\.(?!\d)")
 # Words and numbers (with their decimals) in the order written, for readings.
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)?(?:\s*/\s*\d+)?|[a-z]+|°|[,;:]")
@@ -90,13 +108,15 @@ class _Cues:
 class Safety:
     """Finds red flags happening now in a patient's message; built once per load of safety.yaml."""
 
-    def __init__(self, data, limits=DEFAULT_LIMITS, known=()):
-        """`data` is safety.yaml as read; `known` the words of the topic knowledge, never corrected into red-flag words."""
+    def __init__(self, data, limits=DEFAULT_LIMITS, known=(), calm=(), alarming=()):
+        """`data` is safety.yaml as read; `known` the words of the topic knowledge, never corrected into red-flag words;
+        for the learnt reader, `calm` messages that are no emergency (the topics' phrases, the out-of-scope examples)
+        and `alarming` ones that are (the emergency intent's phrases)."""
         self.limits = limits
         spellings = {str(word): tuple(str(v) for v in variants or ()) for word, variants in data["spellings"].items()}
         flags = data["red_flags"]
         cues = {name: tuple(str(c) for c in data.get(name) or ()) for name in
-                ("filler", "denial", "asking", "history", "now", "quoting", "set_aside", "contrast")}
+                ("filler", "denial", "asking", "history", "now", "quoting", "bereaved", "set_aside", "contrast")}
         readings = {name: tuple(str(w) for w in words) for name, words in (data.get("readings") or {}).items()}
         texts = [alt for flag in flags.values() for sign in flag["signs"] for alt in re.split(r"[;|]", str(sign))]
         texts += [cue for group in cues.values() for cue in group] + [w for words in readings.values() for w in words]
@@ -107,8 +127,8 @@ class Safety:
         read = self.reader.read
         self.filler = self.reader.ignore
         self.denial = {w for cue in cues["denial"] for w in read(words_of(cue))}
-        self.asking, self.history, self.now, self.quoting = (
-            _Cues(cues[name], read) for name in ("asking", "history", "now", "quoting"))
+        self.asking, self.history, self.now, self.quoting, self.bereaved = (
+            _Cues(cues[name], read) for name in ("asking", "history", "now", "quoting", "bereaved"))
         self.set_aside = _Cues(cues["set_aside"], lambda words: [self.reader.base(w) for w in words])
         self.contrast = {w for cue in cues["contrast"] for w in read(words_of(cue))}
         # A unit such as "°" has no letters to read: it is kept as written.
@@ -116,6 +136,7 @@ class Safety:
         self.flags = []  # (flag id, helpline) per sign
         self.sign_parts = []  # number of parts per sign
         self.sign_starts = defaultdict(list)  # first word -> [(sign, part, alternative)]
+        self.model = self._learn(data.get("examples") or {}, calm, alarming)
         for flag_id, flag in flags.items():
             for sign in flag["signs"]:
                 s = len(self.flags)
@@ -128,23 +149,63 @@ class Safety:
                         if words:
                             self.sign_starts[words[0]].append((s, p, words))
 
+    def _learn(self, examples, calm, alarming):
+        """The learnt reader: alarming, self-harm and calm examples as the signs' words read them; None without any."""
+        classes = {ALARM: [str(t) for t in examples.get(ALARM) or ()] + [str(t) for t in alarming],
+                   SELF_HARM: [str(t) for t in examples.get(SELF_HARM) or ()],
+                   CALM: [str(t) for t in examples.get(CALM) or ()] + [str(t) for t in calm]}
+        classes = {name: texts for name, texts in classes.items() if texts}
+        if CALM not in classes or len(classes) < 2:
+            return None
+        return IntentModel(classes, normalise=lambda text: " ".join(self.reader.read(words_of(text))),
+                           options=Options(folds=3))
+
+    def learnt(self, text):
+        """The learnt reader's alarm for the text (self-harm first), or None."""
+        if self.model is None or sum(1 for word in _WORDS.findall(text) if not word.isdecimal()) < LEARNT_WORDS:
+            return None
+        confidence, _ = self.model.confidences(text)
+        if confidence.get(SELF_HARM, 0.0) >= LEARNT_AT:
+            return Alarm(SELF_HARM, helpline=True)
+        return Alarm("learnt") if confidence.get(ALARM, 0.0) >= LEARNT_AT else None
+
     def alarm(self, text):
-        """The red flag the text describes as happening now, or None; cheap enough for every message."""
-        found = None
+        """The red flag the text describes as happening now, or None; cheap enough for every message.
+
+        Where the signs saw a red flag's words and set them aside ("seene me dard nahi hai", "does it cause low
+        BP?"), their verdict stands; the learnt reader speaks only where they saw none.
+        """
+        found, seen = self._signed(text)
+        if found or seen:
+            return found
+        return self.learnt(text)
+
+    def signed(self, text):
+        """The red flag the signs find in the text, or None."""
+        return self._signed(text)[0]
+
+    def _signed(self, text):
+        """(the red flag the signs find, or None; whether they saw one and set it aside)."""
+        found, seen = None, False
         folded = fold(text)
+        # A death told of ("papa nahi rahe kal raat") gets the bereavement reply, never the emergency one.
+        if self.bereaved.found(list(self.reader.read(surface(folded)))):
+            return None, True
         for sentence in _SENTENCE.split(folded):
             for part in self._parts(sentence):
                 alarm = self._part_alarm(part)
+                if alarm is _SET_ASIDE:
+                    seen = True
                 # Self-harm outranks the rest: its reply carries the helpline as well.
-                if alarm and (found is None or alarm.helpline):
+                elif alarm and (found is None or alarm.helpline):
                     found = alarm
         # A forwarded leaflet or a brochure quoted ("it says IL-2 can cause low BP") tells of no one, unless the
         # message says something is happening now.
         if found and not found.helpline:
             words = list(self.reader.read(surface(folded)))
             if self.quoting.found(words) and not self._now(words):
-                return None
-        return found
+                return None, True
+        return found, seen
 
     def _parts(self, sentence):
         """The sentence cut at each "but" into parts, each a list of clauses (cut at commas), each a list of tokens."""
@@ -178,8 +239,9 @@ class Safety:
             kept = self.reader.read([w for w, keep in zip(words, outside) if keep])
             read += kept
             clause_of += [c] * len(kept)
-        found = []
+        found, hits = [], False
         for s, start, end, parts in self._signs(read):
+            hits = True
             touched = set(clause_of[start:end + 1])
             if len(touched) > 1 and not self._across(read, clause_of, start, end, parts):
                 continue
@@ -204,7 +266,8 @@ class Safety:
             at = words.index(first) if first in words else 0
             if not self._past(words, at, {0}, [0] * len(words)):
                 return Alarm(flag)
-        return None
+            hits = True
+        return _SET_ASIDE if hits else None
 
     def _yes_no(self, words, clause_of, clause):
         """True when the clause is a Hinglish yes/no question: it opens with "kya" ("kya is se bp low hota hai"),
@@ -392,14 +455,16 @@ FIELDS = {
     "spellings": "word: its other spellings", "red_flags": "id: about, signs, helpline",
     "readings": "temperature, degrees, blood_pressure, pulse, times, times_of, weight, not_readings: words",
     "filler": "words", "denial": "words", "asking": "phrases", "history": "phrases", "now": "phrases", "quoting": "phrases",
+    "bereaved": "phrases",
     "set_aside": "phrases", "contrast": "words", "words": "common words never read as a misspelt red-flag word",
+    "examples": "alarm, self_harm, calm: messages the learnt reader learns from",
     "must_alarm": "messages", "must_not_alarm": "messages",
 }
-CUE_LISTS = ("filler", "denial", "asking", "history", "now", "quoting", "set_aside", "contrast", "words")
+CUE_LISTS = ("filler", "denial", "asking", "history", "now", "quoting", "bereaved", "set_aside", "contrast", "words")
 FLAG_FIELDS = ("about", "signs", "helpline")
 
 
-def build(text, path, limits=DEFAULT_LIMITS, known=()):
+def build(text, path, limits=DEFAULT_LIMITS, known=(), calm=(), alarming=()):
     """Safety from the text of safety.yaml, and the problems found in it (each with its line), as (Safety | None, problems).
 
     The file must be well formed, and every must_alarm message must alarm and no must_not_alarm message may:
@@ -453,7 +518,12 @@ def build(text, path, limits=DEFAULT_LIMITS, known=()):
             problem((name,), "must be a list of words or phrases (put yes, no, on, off in quotes)")
     if problems:
         return None, problems
-    safety = Safety(data, limits, known)
+    examples = data.get("examples")
+    if examples is not None and (not isinstance(examples, dict) or any(
+            key not in (ALARM, SELF_HARM, CALM) or not isinstance(value, list) for key, value in examples.items())):
+        problem(("examples",), "must map alarm, self_harm and calm to lists of messages")
+        return None, problems
+    safety = Safety(data, limits, known, calm, alarming)
     # A phrase set aside that is a whole sign by itself would hide that sign in every message.
     alone = {words for starts in safety.sign_starts.values() for _, _, words in starts}
     for index, phrase in enumerate(data.get("set_aside") or ()):

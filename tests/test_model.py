@@ -50,7 +50,8 @@ def test_rejects_an_out_of_scope_message(model):
 
 
 def test_confidences_are_within_0_100_and_ordered(model):
-    for text in ["how much does it cost", "hello", "weather", "", "?!", "zzzz qqqq", "बुखार में क्या खाएं"]:
+    # The last: words whose letters no phrase has.
+    for text in ["how much does it cost", "hello", "weather", "", "?!", "zzzz qqqq", "बुखार में क्या खाएं", "ما هي"]:
         found = model.predict(text)
         assert isinstance(found, Prediction)
         assert 0.0 <= found.runner_up_confidence <= found.confidence <= 100.0

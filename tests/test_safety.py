@@ -36,16 +36,54 @@ def flags(real):
 
 
 def test_every_red_flag_happening_now_opens_the_emergency_path(flags):
-    cases = [c for name in ("red_flags.jsonl", "safety_more.jsonl") for c in lines(name) if c["alarm"]]
+    cases = lines("red_flags.jsonl")
     missed = [f"{c['sign']} ({c['lang']}): {c['text']}" for c in cases if not flags.alarm(c["text"])]
-    assert len(cases) >= 500 and {c["lang"] for c in cases} == {"en", "hinglish", "hi"}
+    assert len(cases) >= 150 and {c["lang"] for c in cases} == {"en", "hinglish", "hi"}
     assert missed == []
 
 
 def test_questions_history_coping_and_denials_raise_no_alarm(flags):
-    cases = [c for name in ("not_alarms.jsonl", "safety_more.jsonl") for c in lines(name) if not c["alarm"]]
+    cases = lines("not_alarms.jsonl")
     false_alarms = [f"{c['sign']}: {c['text']} -> {flags.alarm(c['text']).flag}" for c in cases if flags.alarm(c["text"])]
-    assert len(cases) >= 400 and false_alarms == []
+    assert false_alarms == []
+
+
+def test_a_set_the_red_flags_were_not_written_from(flags):
+    """Written apart from the signs and the examples: families' own words. Its figures, not 100%, are the honest ones."""
+    cases = lines("safety_heldout.jsonl")
+    alarms = [c for c in cases if c["alarm"]]
+    caught = [c for c in alarms if flags.alarm(c["text"])]
+    false_alarms = [c for c in cases if not c["alarm"] and flags.alarm(c["text"])]
+    assert len(alarms) == 150 and len(caught) >= 142 and len(false_alarms) <= 5
+    # the signs alone catch 120: the learnt reader the rest
+    assert len([c for c in alarms if flags.signed(c["text"])]) >= 120
+
+
+@pytest.mark.parametrize("text", [
+    "my mom's slippers fit her yesterday and today she can't get her feet in them at all. hands swollen too, bangles stuck.",
+    "dadaji kursi pe baithe baithe ludhak gaye, hila rahe koi jawab nahi, chehra safed.",
+])
+def test_the_learnt_reader_catches_what_no_sign_names(flags, text):
+    assert flags.signed(text) is None and flags.alarm(text)
+
+
+@pytest.mark.parametrize("text", [
+    "papa nahi rahe kal raat", "he stopped breathing last night and passed away", "हमारे पिताजी अब नहीं रहे",
+    "seene me dard nahi hai", "does it cause fast heartbeat",
+])
+def test_a_death_told_of_or_a_sign_set_aside_is_no_alarm_even_to_the_learnt_reader(flags, text):
+    assert flags.alarm(text) is None
+
+
+@pytest.mark.parametrize("text", ["2", "10", "12.", "hi", "ok thanks", "fever 99", "bp normal"])
+def test_menu_numbers_and_short_replies_are_no_alarm(flags, text):
+    assert flags.alarm(text) is None
+
+
+def test_without_examples_the_signs_work_alone(tmp_path):
+    text = SAFETY.read_text(encoding="utf-8")
+    bare, problems = safety.build(text[:text.index("\nexamples:")] + "\n", SAFETY)
+    assert problems == [] and bare.model is None and bare.alarm("jhatke aa rahe hain")
 
 
 @pytest.mark.parametrize("name", ["not_unsubscribe.jsonl", "sensitive.jsonl", "destructive_more.jsonl"])
@@ -223,15 +261,17 @@ def test_a_refused_safety_edit_is_shown_on_the_operations_pages(make_app, tmp_pa
     shutil.copy(SAFETY, path)
     app = make_app(SAFETY_PATH=str(path))
     assistant = app.extensions["assistant"]
-    path.write_text(SAFETY.read_text(encoding="utf-8").replace('      - "seizure"\n', '      - "seizure ; never"\n'),
+    # a sign that alarms on a message that must not alarm: refused, whatever else reads the message
+    path.write_text(SAFETY.read_text(encoding="utf-8").replace('      - "severe ; pain"\n', '      - "severe ; pain"\n      - "tired"\n'),
                     encoding="utf-8")
     assistant.knowledge_file.check_every = 0
     wait_for(lambda: assistant.knowledge_file.current() and assistant.knowledge_file.error, "the refused edit")
     client = app.test_client()
     client.get("/readyz")
     assert "refused" in client.get("/readyz").get_json()["knowledge"]
-    # patients are still safe: the red flag of the last good version
+    # patients are served the last good version: its red flags, and no alarm where it has none
     assert WhatsApp(client).send("jhatke aa rahe hain")[0].startswith("Call 112")
+    assert assistant.knowledge_file.current().safety.alarm("no fever, just tired") is None
 
 
 # Through the webhook, on the real knowledge: what patients notice.
