@@ -77,7 +77,7 @@ class Assistant:
         if not inbound.sender:
             return []
         # Messages kept on disk while Redis was down go into their transcripts first, so the order holds.
-        self.spool.replay(self.store)
+        self.spool.replay(self.recover, inbound.sender)
         # 1. Twilio retries what it thinks we missed, and other workers may have this sender's next message:
         #    each message is handled once, and one sender's messages one at a time, in the order they came.
         # 2. The conversation is read as the turn is taken, and what the message changes is written as it ends.
@@ -353,12 +353,27 @@ class Assistant:
                          extra={"sender": who, "error": type(exc).__name__})
         return reason
 
+    def recover(self, kept):
+        """A message kept on disk during an outage into its transcript, as received; an emergency goes urgent to the queue.
+
+        The patient had the apology with the emergency numbers then; now a coordinator must see it at once.
+        """
+        inbound = Inbound(sender=kept["sender"], body=kept["body"], message_sid=kept["sid"], num_media=kept["media"])
+        with self.store.lock(inbound.sender, inbound.message_sid) as lock:
+            if lock.seen:
+                return
+            conversation = lock.conversation
+            conversation.append("patient", inbound.body, message_sid=inbound.message_sid, media=inbound.num_media or None,
+                                unanswered="redis", at=kept["at"])
+            if self.knowledge_file.current().safety.alarm(inbound.body[:MAX_BODY]):
+                self.handoff.escalate(inbound, conversation, "emergency", urgent=True)
+
     def check(self):
         """What /readyz reports: Redis answers, the knowledge is loaded, and how many messages wait on disk."""
         report = {"ready": True, "redis": "ok", "knowledge": "ok"}
         try:
             self.store.ping()
-            self.spool.replay(self.store)
+            self.spool.replay(self.recover)
         except redis.RedisError as exc:
             report.update(ready=False, redis=f"unavailable ({type(exc).__name__})")
             self.store.recover()

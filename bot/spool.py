@@ -52,12 +52,22 @@ class Spool:
         except FileNotFoundError:
             return 0
 
-    def replay(self, store):
-        """Move waiting messages into their transcripts, oldest first; returns how many were moved.
+    def holds(self, sender):
+        """True when a message of the sender waits on disk."""
+        try:
+            with self._locked("r") as fh:
+                return any(_sender_of(line) == sender for line in fh)
+        except FileNotFoundError:
+            return False
 
-        One worker replays at a time and the others go on (a frozen Redis must not hold them all up);
-        the file itself is locked only to read it and to drop what was moved, never while Redis is
-        asked. Repeating a replay is harmless: a message with a MessageSid is recorded once.
+    def replay(self, record, sender=""):
+        """Hand waiting messages to `record(kept)`, oldest first, each dropped from disk once recorded; returns how many.
+
+        `kept` is a dict: sender, body, sid, media, and `at`, when the message was received. One worker replays at a
+        time and the others go on (a frozen Redis must not hold them all up), except a worker with a new message of
+        `sender` while that sender's earlier ones wait: it waits for the replay, so the patient's order holds. The
+        file itself is locked only to read it and to drop what was moved, never while Redis is asked. Repeating a
+        replay is harmless: `record` records a message with a MessageSid once.
         """
         try:
             if os.path.getsize(self.path) == 0:
@@ -68,20 +78,21 @@ class Spool:
             try:
                 fcntl.flock(replaying, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                return 0
+                if not sender or not self.holds(sender):
+                    return 0
+                fcntl.flock(replaying, fcntl.LOCK_EX)
             with self._locked("r") as fh:
                 lines = fh.readlines()
             done = moved = 0
             try:
                 for line in lines:
                     try:
-                        entry = json.loads(line)
+                        kept = json.loads(line)
                     except ValueError:
                         # Only a write cut short by a crash leaves a broken line; it holds no whole message.
                         log.error("dropped a broken line of the message spool", extra={"path": self.path})
                     else:
-                        store.append(entry["sender"], "patient", entry["body"], message_sid=entry["sid"],
-                                     media=entry["media"] or None, received_at=entry["at"], unanswered="redis")
+                        record(kept)
                         moved += 1
                     done += 1
             finally:
@@ -106,3 +117,11 @@ class Spool:
         with open(self.path, mode, encoding="utf-8") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             yield fh
+
+
+def _sender_of(line):
+    """The sender of a spool line, or None when the line is broken."""
+    try:
+        return json.loads(line)["sender"]
+    except (ValueError, KeyError, TypeError):
+        return None

@@ -1,17 +1,17 @@
 """Redis outages: an apology within the request, the message kept on disk, recovery without a restart."""
 
+import fcntl
 import os
 import signal
+import threading
 import time
-import uuid
 
 import pytest
 
 from bot import create_app
 from bot.assistant import Inbound
 from bot.spool import Spool
-from bot.store import Store, connect
-from tests.conftest import PATIENT, RedisServer, WhatsApp, replies_of
+from tests.conftest import ON_DUTY, PATIENT, RedisServer, WhatsApp, replies_of
 
 APOLOGY = "Sorry, I cannot answer right now. In an emergency call 112 (emergency) or 108 (ambulance)."
 COSTS = "Costs vary. Ask the care team for an estimate."
@@ -95,14 +95,15 @@ def test_a_killed_embedded_redis_is_started_again_with_its_data(test_config):
 
 
 @pytest.fixture
-def store(redis_url):
-    client = connect(redis_url, "")
-    store = Store(client, prefix=f"test:{uuid.uuid4().hex}:")
-    yield store
-    client.delete(*client.keys(f"{store.prefix}*") or ["none"])
+def assistant(app):
+    return app.extensions["assistant"]
 
 
-def test_replay_moves_each_message_once_and_keeps_what_redis_refused(tmp_path, store):
+def patient_texts(store, sender):
+    return [m["text"] for m in store.transcript(sender) if m["role"] == "patient"]
+
+
+def test_replay_moves_each_message_once_and_keeps_what_redis_refused(tmp_path, assistant, store):
     spool = Spool(str(tmp_path / "spool.jsonl"))
     for n, sender in enumerate(["whatsapp:+911", "whatsapp:+912", "whatsapp:+911"]):
         spool.keep(Inbound(sender=sender, body=f"message {n}", message_sid=f"SM{n}"))
@@ -111,26 +112,80 @@ def test_replay_moves_each_message_once_and_keeps_what_redis_refused(tmp_path, s
 
     store.redis.set(store.key("transcript", "whatsapp:+912"), "not a list")  # Redis refuses the second
     with pytest.raises(Exception):
-        spool.replay(store)
+        spool.replay(assistant.recover)
     assert spool.waiting() == 2
 
     store.redis.delete(store.key("transcript", "whatsapp:+912"))
-    assert spool.replay(store) == 2
-    assert spool.replay(store) == 0
-    assert [m["text"] for m in store.transcript("whatsapp:+911")] == ["message 0", "message 2"]
-    assert [m["text"] for m in store.transcript("whatsapp:+912")] == ["message 1"]
+    assert spool.replay(assistant.recover) == 2
+    assert spool.replay(assistant.recover) == 0
+    assert patient_texts(store, "whatsapp:+911") == ["message 0", "message 2"]
+    assert patient_texts(store, "whatsapp:+912") == ["message 1"]
     # Replaying a file again (two workers, a crash mid-replay) records nothing twice.
     spool.keep(Inbound(sender="whatsapp:+911", body="message 0", message_sid="SM0"))
-    spool.replay(store)
-    assert [m["text"] for m in store.transcript("whatsapp:+911")] == ["message 0", "message 2"]
+    spool.replay(assistant.recover)
+    assert patient_texts(store, "whatsapp:+911") == ["message 0", "message 2"]
 
 
-def test_a_line_cut_short_by_a_crash_costs_no_other_message(tmp_path, store):
+def test_a_line_cut_short_by_a_crash_costs_no_other_message(tmp_path, assistant, store):
     spool = Spool(str(tmp_path / "spool.jsonl"))
     spool.keep(Inbound(sender="whatsapp:+911", body="before", message_sid="SM1"))
     with open(spool.path, "a", encoding="utf-8") as fh:
         fh.write('{"sender": "whatsapp:+911", "bo')  # the process died here
     spool.keep(Inbound(sender="whatsapp:+911", body="after", message_sid="SM2"))
-    assert spool.replay(store) == 2
-    assert [m["text"] for m in store.transcript("whatsapp:+911")] == ["before", "after"]
+    assert spool.replay(assistant.recover) == 2
+    assert patient_texts(store, "whatsapp:+911") == ["before", "after"]
     assert spool.waiting() == 0
+
+
+def test_messages_kept_during_an_outage_keep_the_time_they_came(test_config, redis_server):
+    app = create_app({**test_config, "REDIS_URL": redis_server.url})
+    whatsapp, client = WhatsApp(app.test_client()), app.test_client()
+    redis_server.stop()
+    sent_at = time.time()
+    assert whatsapp.send("how much does it cost") == [APOLOGY]
+    time.sleep(1.1)
+    redis_server.start()
+    assert ready(client).status_code == 200
+    (kept,) = app.extensions["assistant"].store.transcript(PATIENT)
+    assert sent_at <= kept["at"] < sent_at + 1
+
+
+def test_an_emergency_written_during_an_outage_reaches_a_coordinator_on_recovery(test_config, redis_server, twilio_api):
+    app = create_app({**test_config, "REDIS_URL": redis_server.url})
+    whatsapp, client = WhatsApp(app.test_client()), app.test_client()
+    redis_server.stop()
+    assert whatsapp.send("my father has severe chest pain and cannot breathe") == [APOLOGY]
+    redis_server.start()
+    assert ready(client).status_code == 200
+
+    store = app.extensions["assistant"].store
+    (chat,) = store.waiting()
+    assert (chat["sender"], chat["urgent"], chat["reason"]) == (PATIENT, True, "emergency")
+    app.extensions["worker"].run_once()  # the background worker's round: the alerts go out
+    alerts = [m for m in twilio_api.messages if m["To"] in ON_DUTY]
+    assert {m["To"] for m in alerts} == set(ON_DUTY) and all(m["Body"].startswith("URGENT") for m in alerts)
+
+
+def test_a_sender_s_new_message_waits_for_their_messages_kept_on_disk(test_config, redis_server):
+    """After an outage another worker is replaying the disk when a patient with messages kept there writes again."""
+    app = create_app({**test_config, "REDIS_URL": redis_server.url})
+    assistant = app.extensions["assistant"]
+    redis_server.stop()
+    WhatsApp(app.test_client(), sender="whatsapp:+919800000001").send("a question about costs")
+    WhatsApp(app.test_client()).send("how much does it cost")
+    redis_server.start()
+    assert assistant.store.ping()
+
+    with open(assistant.spool.path + ".replaying", "a") as other_worker:
+        fcntl.flock(other_worker, fcntl.LOCK_EX)  # the other worker's replay has begun
+        writing = threading.Thread(target=WhatsApp(app.test_client()).send, args=("and what about side effects",))
+        writing.start()
+        writing.join(0.5)
+        assert writing.is_alive() and patient_texts(assistant.store, PATIENT) == []
+    writing.join()
+    assert patient_texts(assistant.store, PATIENT) == ["how much does it cost", "and what about side effects"]
+    # A patient with nothing on disk is not held up by a replay.
+    with open(assistant.spool.path + ".replaying", "a") as other_worker:
+        fcntl.flock(other_worker, fcntl.LOCK_EX)
+        assistant.spool.keep(Inbound(sender="whatsapp:+919800000001", body="later", message_sid="SM" + "0" * 32))
+        assert WhatsApp(app.test_client(), sender="whatsapp:+919800000002").send("hello")
