@@ -1,4 +1,4 @@
-"""The command line: python -m bot chat | match | eval | check | unanswered | coordinator add NAME."""
+"""The command line: python -m bot chat | match | eval | check | unanswered | coordinator add | remove NAME."""
 
 import argparse
 import dataclasses
@@ -156,6 +156,16 @@ def add_coordinator(args, settings):
     return 0
 
 
+def remove_coordinator(args, settings):
+    """Remove a console account; its sessions end at their next request."""
+    name = " ".join(args.name.split())
+    if not build_assistant(settings).store.remove_coordinator(name):
+        print(f"error: there is no coordinator {name}", file=sys.stderr)
+        return 1
+    print(f"removed coordinator {name}: logged out everywhere")
+    return 0
+
+
 def _load(settings, path=None, language=None):
     """The knowledge and red flags as the server loads them; with `path`, the matcher of any knowledge file there
     (read with the language files of the folder `language`, if given)."""
@@ -208,6 +218,9 @@ def main(argv=None):
                    help="--ops opens the operations pages (unanswered questions, activity, the knowledge file); "
                         "--no-ops closes them; without either the account keeps what it had")
     p.set_defaults(run=add_coordinator)
+    p = accounts.add_parser("remove", help="remove an account; it is logged out everywhere")
+    p.add_argument("name", help="the coordinator's name, as given to add")
+    p.set_defaults(run=remove_coordinator)
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()

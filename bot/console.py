@@ -4,7 +4,7 @@ import logging
 import time
 from datetime import datetime
 
-from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request,
+from flask import (Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template, request,
                    session, url_for)
 from flask_wtf.csrf import CSRFError
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -44,11 +44,28 @@ def guard():
     """Every form carries a CSRF token; every page but the login needs a coordinator."""
     if request.method == "POST":
         current_app.extensions["csrf"].protect()
-    if request.endpoint in ("console.login", "console.static") or session.get("coordinator"):
+    if request.endpoint in ("console.login", "console.static") or _logged_in():
         return None
     if request.path.endswith(".json"):
         return jsonify(error="log in again"), 401
     return redirect(url_for("console.login"))
+
+
+def _logged_in():
+    """True while the session's account exists and has not ended its sessions (logout, new password or role)."""
+    name = session.get("coordinator")
+    found = _handoff().store.coordinator(name) if name else None
+    if found and found["session"] and session.get("session") == found["session"]:
+        g.account = found
+        return True
+    if name:
+        session.clear()  # ended: the browser forgets the cookie
+    return False
+
+
+def account():
+    """The logged-in coordinator's account, as read for this request (None outside the console's guard)."""
+    return g.get("account")
 
 
 @bp.errorhandler(CSRFError)
@@ -67,26 +84,27 @@ def login():
     name = request.form.get("name", "").strip()[:60]
     password = request.form.get("password", "")[:200]
     address = request.remote_addr or "?"
-    window = settings.LOGIN_LOCK_MINUTES * 60
-    if max(store.failed_logins("account", name.lower()), store.failed_logins("address", address)) >= settings.LOGIN_MAX_FAILURES:
+    if not store.try_login(name, address, settings.LOGIN_MAX_FAILURES, settings.LOGIN_LOCK_MINUTES * 60):
         log.warning("console login refused after repeated failures")
         message = f"Too many failed logins. Please wait {settings.LOGIN_LOCK_MINUTES} minutes and try again."
         return render_template("login.html", error=message, name=name), 429
-    account = store.coordinator(name) if name else None
-    if check_password_hash(account["password"] if account else _NO_ACCOUNT, password) and account:
+    found = store.coordinator(name) if name else None
+    if check_password_hash(found["password"] if found else _NO_ACCOUNT, password) and found:
+        store.login_succeeded(name, address)
         session.clear()
         session.permanent = True
-        session["coordinator"] = account["name"]
+        session["coordinator"] = found["name"]
+        # Accounts made before sessions could be ended have no session value until one is made here.
+        session["session"] = found["session"] or store.end_sessions(found["name"])
         log.info("coordinator logged in")
         return redirect(url_for("console.queue"))
-    store.failed_login("account", name.lower(), window)
-    store.failed_login("address", address, window)
     return render_template("login.html", error="Wrong name or password.", name=name), 401
 
 
 @bp.post("/logout")
 def logout():
-    """End the coordinator's session."""
+    """End every session of the coordinator's account, in this browser and any other."""
+    _handoff().store.end_sessions(session["coordinator"])
     session.clear()
     return redirect(url_for("console.login"))
 

@@ -8,7 +8,7 @@ import os
 from collections import Counter
 from datetime import datetime
 
-from flask import Blueprint, current_app, render_template, request, session
+from flask import Blueprint, current_app, render_template, request
 
 from bot import checks, console, knowledge, unanswered
 from intents import HANDLERS
@@ -26,9 +26,8 @@ def _assistant():
 
 
 def is_ops():
-    """True when the logged-in account has the ops role (looked up each time, so a removed role counts at once)."""
-    name = session.get("coordinator")
-    account = _assistant().store.coordinator(name) if name else None
+    """True when the logged-in account has the ops role (as read by the console's guard for this request)."""
+    account = console.account()
     return bool(account and account["ops"])
 
 

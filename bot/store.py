@@ -427,6 +427,27 @@ ACTIVITY_SECONDS = (ACTIVITY_DAYS + 2) * 86400
 # A phone number written in a message (7 digits or more, spaces and dashes allowed) is hidden before keeping it.
 _NUMBER_IN_TEXT = re.compile(r"\+?\d(?:[\s-]?\d){6,}")
 
+# KEYS: the failed logins of the account and of the address. ARGV: limit, window_s. Returns 0 when refused.
+# A login counts as failed before its password is checked, in the same step as the check of the limit, so
+# simultaneous guesses cannot all slip under it; a login that succeeds gives its count back (_LOGIN_GIVE_BACK).
+_LOGIN_TRY = """
+for _, key in ipairs(KEYS) do
+  if tonumber(redis.call('GET', key) or '0') >= tonumber(ARGV[1]) then return 0 end
+end
+for _, key in ipairs(KEYS) do
+  -- The window starts at the first failure and is not extended by later ones.
+  if redis.call('INCR', key) == 1 then redis.call('EXPIRE', key, ARGV[2]) end
+end
+return 1
+"""
+
+# KEYS: as _LOGIN_TRY's. A count whose window has ended meanwhile stays gone (DECR would make one without expiry).
+_LOGIN_GIVE_BACK = """
+for _, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then redis.call('DECR', key) end
+end
+"""
+
 
 class Store:
     """Conversation state and transcripts per sender, under one key prefix, expiring after the retention time."""
@@ -451,6 +472,8 @@ class Store:
         self._keep = redis_client.register_script(_KEEP)
         self._chat_id = redis_client.register_script(_GET_CHAT_ID)
         self._count = redis_client.register_script(_COUNT)
+        self._login_try = redis_client.register_script(_LOGIN_TRY)
+        self._login_give_back = redis_client.register_script(_LOGIN_GIVE_BACK)
         self._restarting = threading.Lock()
         # Redis's clock minus ours (seconds), learnt from each lock answer; and how long we wait for one.
         self._clock = None
@@ -785,30 +808,47 @@ class Store:
     # Coordinators' accounts and the slowing down of password guessing.
 
     def add_coordinator(self, name, password_hash, ops=None):
-        """Create or update a console account; `ops` opens the operations pages (None keeps what the account had)."""
+        """Create or update a console account, ending its sessions; `ops` opens the operations pages (None: as it was)."""
         if ops is None:
             ops = (self.coordinator(name) or {}).get("ops", False)
-        account = {"name": name, "password": password_hash, "ops": bool(ops)}
+        # A session is valid while its cookie carries the account's `session` value: a new one ends the others.
+        account = {"name": name, "password": password_hash, "ops": bool(ops), "session": secrets.token_hex(16)}
         self.redis.hset(f"{self.prefix}coordinators", name.lower(), json.dumps(account))
 
     def coordinator(self, name):
-        """The account {name, password, ops} of that login name, or None."""
+        """The account {name, password, ops, session} of that login name, or None."""
         raw = self.redis.hget(f"{self.prefix}coordinators", name.lower())
-        return {"ops": False, **json.loads(raw)} if raw else None
+        return {"ops": False, "session": "", **json.loads(raw)} if raw else None
 
-    def failed_login(self, kind, who, window_seconds):
-        """Count one failed login of an account or an address; returns the failures in the window."""
-        key = self.key(f"login-{kind}", who)
-        pipe = self.redis.pipeline(transaction=True)
-        # The window starts at the first failure and is not extended by later ones.
-        pipe.set(key, 0, ex=window_seconds, nx=True)
-        pipe.incr(key)
-        _, count = pipe.execute()
-        return count
+    def end_sessions(self, name):
+        """End every console session of the account; returns the value its next sessions carry (None: no account)."""
+        key, field = f"{self.prefix}coordinators", name.lower()
 
-    def failed_logins(self, kind, who):
-        """Failed logins of an account or an address in the current window."""
-        return int(self.redis.get(self.key(f"login-{kind}", who)) or 0)
+        def renew(pipe):
+            raw = pipe.hget(key, field)
+            if raw is None:
+                return None
+            account = {**json.loads(raw), "session": secrets.token_hex(16)}
+            pipe.multi()
+            pipe.hset(key, field, json.dumps(account))
+            return account["session"]
+
+        # Watched, so that a password set meanwhile is never written over with the old one.
+        return self.redis.transaction(renew, key, value_from_callable=True)
+
+    def remove_coordinator(self, name):
+        """Remove a console account (its sessions end with it); False when there was none."""
+        return bool(self.redis.hdel(f"{self.prefix}coordinators", name.lower()))
+
+    def try_login(self, name, address, limit, window_seconds):
+        """Count a login as failed until it succeeds; False, counting nothing, once the account or address has `limit`."""
+        keys = [self.key("login-account", name.lower()), self.key("login-address", address)]
+        return bool(self._login_try(keys=keys, args=[limit, window_seconds], client=self.redis))
+
+    def login_succeeded(self, name, address):
+        """Take back the failure `try_login` counted: the password was right."""
+        keys = [self.key("login-account", name.lower()), self.key("login-address", address)]
+        self._login_give_back(keys=keys, client=self.redis)
 
     def secret_key(self):
         """A random key made once and shared by every process, for signing the console's cookies."""

@@ -144,6 +144,29 @@ def test_coordinator_add_gives_and_keeps_the_operations_role(redis_url):
         client.delete(*list(client.scan_iter(f"{prefix}*")) or ["none"])
 
 
+def test_coordinator_remove_logs_the_account_out_everywhere(redis_url):
+    from bot import create_app
+    from tests.test_console import log_in
+
+    prefix = f"test:{uuid.uuid4().hex}:"
+    run(["coordinator", "add", "Ravi Kumar"], redis_url=redis_url, stdin="a long enough password\n", prefix=prefix)
+    app = create_app({"REDIS_URL": redis_url, "KEY_PREFIX": prefix, "KNOWLEDGE_PATH": str(FIXTURE_KNOWLEDGE),
+                      "ENVIRONMENT": "development", "SKIP_SIGNATURE_CHECK": True, "BACKGROUND_WORKER": False})
+    store = app.extensions["assistant"].store
+    try:
+        browser, _ = log_in(app, name="Ravi Kumar", password="a long enough password")
+        assert browser.get("/console/").status_code == 200
+        result = run(["coordinator", "remove", "ravi  kumar"], redis_url=redis_url, prefix=prefix)
+        assert result.returncode == 0, result.stderr
+        assert "removed coordinator ravi kumar" in result.stdout
+        assert browser.get("/console/").location.endswith("/console/login")
+        assert log_in(app, name="Ravi Kumar", password="a long enough password")[1].status_code == 401
+        again = run(["coordinator", "remove", "Ravi Kumar"], redis_url=redis_url, prefix=prefix)
+        assert again.returncode == 1 and "there is no coordinator Ravi Kumar" in again.stderr
+    finally:
+        store.redis.delete(*list(store.redis.scan_iter(f"{prefix}*")) or ["none"])
+
+
 MINIMAL = """\
 intents:
   weather:

@@ -90,6 +90,81 @@ def test_repeated_failures_lock_the_address_across_accounts(app, accounts):
     assert log_in(app, name="Ravi Kumar", address="10.9.9.10")[1].status_code == 302
 
 
+def test_simultaneous_wrong_passwords_are_checked_no_more_than_the_limit(app, accounts):
+    limit = app.config["SETTINGS"].LOGIN_MAX_FAILURES
+    clients = [app.test_client() for _ in range(16)]
+    tokens = [token(client) for client in clients]
+    start = threading.Barrier(len(clients))
+    statuses = []
+
+    def guess(n, client, csrf):
+        start.wait()
+        form = {"name": "Priya Sharma", "password": f"guess {n}", "csrf_token": csrf}
+        statuses.append(client.post("/console/login", data=form, environ_base={"REMOTE_ADDR": f"10.0.2.{n}"}).status_code)
+
+    threads = [threading.Thread(target=guess, args=(n, *pair)) for n, pair in enumerate(zip(clients, tokens))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    # 401 is a password that was checked and wrong; 429 one refused unchecked.
+    assert sorted(statuses) == [401] * limit + [429] * (len(clients) - limit)
+    assert log_in(app, address="10.0.3.1")[1].status_code == 429  # the right password, within the window
+
+
+def test_logins_that_succeed_do_not_count_toward_the_limit(app, accounts):
+    limit = app.config["SETTINGS"].LOGIN_MAX_FAILURES
+    for _ in range(limit + 1):
+        assert log_in(app)[1].status_code == 302
+    for _ in range(limit):
+        assert log_in(app, password="guess")[1].status_code == 401
+    assert log_in(app, password="guess")[1].status_code == 429
+
+
+def saved_cookie(client):
+    """The browser's session cookie, as someone could copy and keep it."""
+    return client.get_cookie("session").value
+
+
+def assert_logged_out(app, cookie):
+    """A browser presenting `cookie` is sent to the login page, and its page updates are refused."""
+    client = app.test_client()
+    client.set_cookie("session", cookie)
+    page = client.get("/console/")
+    assert page.status_code == 302 and page.location.endswith("/console/login")
+    client.set_cookie("session", cookie)
+    assert client.get("/console/queue.json").status_code == 401
+
+
+def test_logging_out_ends_every_session_of_the_account(app, accounts):
+    client, _ = log_in(app)
+    other_browser, _ = log_in(app)
+    saved, other = saved_cookie(client), saved_cookie(other_browser)
+    post(client, "/console/logout")
+    assert_logged_out(app, saved)
+    assert_logged_out(app, other)
+    assert log_in(app, name="Ravi Kumar")[0].get("/console/").status_code == 200  # other accounts stay logged in
+    assert log_in(app)[0].get("/console/").status_code == 200
+
+
+def test_a_new_password_ends_the_saved_sessions(app, accounts, store):
+    saved = saved_cookie(log_in(app)[0])
+    store.add_coordinator("Priya Sharma", hash_password("a brand new password"))
+    assert_logged_out(app, saved)
+    assert log_in(app)[1].status_code == 401
+    assert log_in(app, password="a brand new password")[0].get("/console/").status_code == 200
+
+
+def test_a_removed_account_is_logged_out_and_cannot_log_in(app, accounts, store):
+    saved = saved_cookie(log_in(app)[0])
+    assert store.remove_coordinator("Priya Sharma") is True
+    assert_logged_out(app, saved)
+    assert log_in(app)[1].status_code == 401
+    # Added again under the same name, it is a new account: the old cookie stays ended.
+    store.add_coordinator("Priya Sharma", hash_password(PASSWORD))
+    assert_logged_out(app, saved)
+
+
 def test_the_session_cookie_is_httponly_samesite_and_secure_outside_development(test_config, accounts, store):
     for environment, secure in (("production", True), ("development", False)):
         app = create_app({**test_config, "ENVIRONMENT": environment})

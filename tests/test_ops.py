@@ -47,7 +47,11 @@ def test_a_role_taken_away_counts_at_once(app, store, ops):
     assert ops.get("/console/ops/activity").status_code == 200
     account = store.coordinator("Olga Ops")
     store.add_coordinator("Olga Ops", account["password"], ops=False)
-    assert ops.get("/console/ops/activity").status_code == 403
+    # Every session of the account ends; logged in again, it has no operations pages.
+    for page in ("/console/ops/activity", "/console/"):
+        response = ops.get(page)
+        assert response.status_code == 302 and response.location.endswith("/console/login")
+    assert log_in(app, name="Olga Ops")[0].get("/console/ops/activity").status_code == 403
     # Setting a new password without saying keeps the role as it is.
     store.add_coordinator("Olga Ops", hash_password("another long password"))
     assert store.coordinator("Olga Ops")["ops"] is False
