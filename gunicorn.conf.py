@@ -32,6 +32,16 @@ def child_exit(server, worker):
 
 
 def on_exit(server):
+    """The embedded Redis stops with the server (its data saved); the metrics' folder goes, after the import of
+    the app's modules, which makes files in it."""
+    if not os.environ.get("REDIS_URL"):
+        from bot.config import ConfigError, Settings
+        from bot.store import stop_embedded
+
+        try:
+            stop_embedded(Settings.from_env().DATA_DIR)
+        except ConfigError:
+            pass  # the server never started: the settings were refused
     if _made_here:
         shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 

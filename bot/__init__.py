@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from flask import Flask
+from flask import Flask, redirect, url_for
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -65,6 +65,9 @@ def create_app(config=None):
     app.register_blueprint(health.bp)
     app.register_blueprint(console.bp)
     app.register_blueprint(ops.bp)
+
+    # Whoever opens the app's address is a coordinator looking for the console.
+    app.add_url_rule("/", "home", lambda: redirect(url_for("console.queue")))
 
     handoff = assistant.handoff
     worker = Worker(handoff.jobs, Outbound(settings), handoff)

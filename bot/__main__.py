@@ -4,12 +4,14 @@ import argparse
 import dataclasses
 import getpass
 import json
+import os
 import sys
 from collections import Counter, defaultdict
 
 from bot import build_assistant, checks, knowledge, unanswered
 from bot.assistant import Inbound
 from bot.config import ConfigError, Settings
+from bot.logs import configure
 from intents import HANDLERS
 
 
@@ -17,8 +19,16 @@ def chat(args, settings):
     """Talk to the assistant in the terminal, through the same Assistant.respond and store."""
     # The terminal shows text: choices never go out as buttons through Twilio from here.
     settings = dataclasses.replace(settings, QUICK_REPLY_SIDS="", LIST_PICKER_SIDS="")
+    if not args.live:
+        # A try-out of its own: no chat of it in the coordinators' queue, no alert to the on-duty numbers.
+        settings = dataclasses.replace(settings, KEY_PREFIX=settings.KEY_PREFIX + "chat:", ON_DUTY_NUMBERS="")
+    # Log lines go to a file: in the terminal they would read as part of the conversation.
+    os.makedirs(settings.DATA_DIR, exist_ok=True)
+    log_path = os.path.join(settings.DATA_DIR, "chat.log")
+    configure(settings.LOG_LEVEL, log_path)
     assistant = build_assistant(settings)
-    print("Chatting as", args.sender, "- Ctrl-D to leave.")
+    print("Chatting as", args.sender, "(live store)" if args.live else "(a store of its own; --live for the real one)",
+          "- log in", log_path, "- Ctrl-D to leave.")
     while True:
         try:
             text = input("you> ")
@@ -190,6 +200,8 @@ def main(argv=None):
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("chat", help="talk to the assistant in the terminal")
     p.add_argument("--sender", default="terminal:local", help="who you are to the assistant")
+    p.add_argument("--live", action="store_true",
+                   help="use the live store: a request for a person reaches the coordinators' queue and alerts them")
     p.set_defaults(run=chat)
     p = commands.add_parser("match", help="print the intent of each text (or each line of stdin) as JSON")
     p.add_argument("texts", nargs="*")

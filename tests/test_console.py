@@ -300,6 +300,28 @@ def test_a_reply_from_the_console_reaches_twilio(app, accounts, twilio_api):
     assert '<span class="status">queued</span>' in page
 
 
+def test_without_sending_set_up_the_console_says_so_and_keeps_no_reply_retrying(make_app, store, twilio_api):
+    app = make_app(ENVIRONMENT="development", TWILIO_ACCOUNT_SID="", TWILIO_FROM="")
+    app.extensions["assistant"].store.add_coordinator("Priya Sharma", hash_password(PASSWORD))
+    client, _ = log_in(app)
+    assert "Sending is not set up" in client.get("/console/").get_data(as_text=True)
+    chat = escalate(app)
+    post(client, f"/console/chats/{chat['id']}/claim")
+    page = post(client, f"/console/chats/{chat['id']}/reply", text="Namaste").headers["Location"]
+    page = client.get(page).get_data(as_text=True)
+    assert "Replies cannot be sent" in page and "TWILIO_ACCOUNT_SID, TWILIO_FROM" in page and "retrying" not in page
+    app.extensions["worker"].run_once()
+    assert [m for m in twilio_api.messages if m.get("Body") == "Namaste"] == []
+    # With sending set up, no such notice.
+    client, _ = log_in(make_app())
+    assert "Sending is not set up" not in client.get("/console/").get_data(as_text=True)
+
+
+def test_the_address_of_the_app_leads_to_the_console(app):
+    response = app.test_client().get("/")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/console/")
+
+
 def test_replies_need_the_chat_to_be_yours_and_sensible(app, accounts, twilio_api, store):
     priya, _ = log_in(app)
     ravi, _ = log_in(app, name="Ravi Kumar")
