@@ -298,15 +298,18 @@ class Assistant:
         return len(body) <= MAX_BODY and bool(self.knowledge_file.current().safety.alarm(body))
 
     def _hold_back(self, inbound, lock):
-        """Keep a message over the rate limit without answering it; the first one over gets the notice."""
+        """Keep a message over the rate limit unanswered (a full transcript counts it); the first one gets the notice."""
         conversation = lock.conversation
-        conversation.append("patient", inbound.body, message_sid=inbound.message_sid,
-                            media=inbound.num_media or None, unanswered="rate_limited")
+        conversation.append_over_limit(inbound.body, message_sid=inbound.message_sid,
+                                       media=inbound.num_media or None, unanswered="rate_limited")
         metrics.RATE_LIMITED.inc()
         if lock.count != self.settings.RATE_LIMIT + 1:
             return []
         log.warning("sender went over the rate limit", extra={
             "sender": mask(inbound.sender), "limit": self.settings.RATE_LIMIT, "window_s": self.settings.RATE_WINDOW})
+        # The coordinators see from where the assistant stopped answering, and for how long.
+        conversation.append("event", "", event="rate_limited", limit=self.settings.RATE_LIMIT,
+                            window_s=self.settings.RATE_WINDOW)
         # In the language of the conversation, like every other reply.
         notice = Words(self.knowledge_file.current(), self.settings, conversation.state).message("rate_limited")
         conversation.append("assistant", notice)

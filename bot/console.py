@@ -250,6 +250,12 @@ def _event_text(entry):
         return "The patient cancelled the wait and went back to the assistant."
     if event == "inactive":
         return "Back with the assistant after a time without messages."
+    if event == "rate_limited":
+        return (f"Over the rate limit ({entry.get('limit')} messages in {entry.get('window_s')} s): the patient's next "
+                "messages are kept but not answered until the window is over.")
+    if event == "refused":
+        return (f"{entry.get('count')} message(s) sent over the rate limit not kept (the transcript is full), "
+                f"the last at {_clock(entry['last'])}.")
     if entry.get("outcome"):
         return f"{by} closed the chat: {OUTCOME_LABELS.get(entry['outcome'], entry['outcome'])}."
     return f"{by} handed the chat back to the assistant."

@@ -26,7 +26,7 @@ RATE_LIMITED = Counter("assistant_rate_limited_total", "Messages kept but not an
 UNANSWERED = Counter("assistant_unanswered_total",
                      "Messages answered with an apology, by reason: redis (unavailable), busy (sender lock wait), error.",
                      ["reason"])
-REJECTED = Counter("assistant_rejected_requests_total", "Webhook requests refused for a missing or wrong signature.")
+REJECTED = Counter("assistant_rejected_requests_total", "Webhook requests refused for a missing or wrong signature, or fields Twilio never sends.")
 
 
 def exposition():

@@ -221,6 +221,10 @@ class Conversation:
         """Add one message to the transcript; with the turn's `message_sid`, only if that sid was never recorded."""
         self.entries.append(("1" if message_sid else "0", _entry(role, text, message_sid, details)))
 
+    def append_over_limit(self, text, message_sid="", **details):
+        """Add the patient's message sent over the rate limit: kept below the transcript's limit, else counted."""
+        self.entries.append(("2", _entry("patient", text, message_sid, details)))
+
     def save(self, state):
         """Keep the conversation state; everything kept about the sender expires after the retention time without a message."""
         self.saved = json.dumps(state, ensure_ascii=False)
@@ -362,25 +366,62 @@ _COUNT = _COUNT_MESSAGE + """
 count_message(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
 """
 
+# A transcript keeps every entry younger than the retention time; older ones go, oldest first (a few at a
+# time, so no write waits for a long trim). A message over the rate limit, once the transcript holds `limit`
+# entries, is not kept: the note that ends the transcript counts it ({event: refused, count, last}).
+_TRANSCRIPT = """
+local function trim_old(transcript, now, retention)
+  for _ = 1, 100 do
+    local first = redis.call('LINDEX', transcript, 0)
+    if not first or tonumber(cjson.decode(first)['at']) >= now - tonumber(retention) then return end
+    redis.call('LPOP', transcript)
+  end
+end
+
+local function push_over_limit(transcript, entry, limit, now)
+  if redis.call('LLEN', transcript) < tonumber(limit) then
+    redis.call('RPUSH', transcript, entry)
+    return
+  end
+  local last = redis.call('LINDEX', transcript, -1)
+  local note = last and cjson.decode(last)
+  if note and note['event'] == 'refused' then
+    note['count'] = note['count'] + 1
+    note['last'] = now
+    redis.call('LSET', transcript, -1, cjson.encode(note))
+  else
+    local first = {at = now, role = 'event', text = '', event = 'refused', count = 1, last = now}
+    redis.call('RPUSH', transcript, cjson.encode(first))
+  end
+end
+"""
+
 # The end of a turn: what the message changed, then the turn given back, in one script.
 # KEYS: turn, seen, activity, patients, then the sender's: transcript, state, notice and the other kinds
 # (SENDER_KINDS, "unanswered" the last), then with a question kept: the question, the questions' index.
 # ARGV: token, mark_seen, seen_s, retention_s, limit, activity_s, state, notice, counted, intent, sender,
-# question (its entry, or empty), its id, now, then pairs (once, entry): an entry marked once is the
-# message itself, pushed only while its sid is unrecorded.
+# question (its entry, or empty), its id, now, then pairs (kind, entry): kind 1 is the message itself,
+# pushed only while its sid is unrecorded; 2 the message sent over the rate limit, likewise and within
+# the transcript's limit (_TRANSCRIPT); 0 any other entry.
 # Whenever something about the sender is written, every key kept about them lives for the retention time again.
 # The sid is marked seen after the entries: a script that fails halfway keeps what it wrote, and a message
 # marked seen but never pushed would be lost for good. Returns {1 when the turn was still ours, questions kept}.
-_END_TURN = _KEEP_QUESTION + _COUNT_MESSAGE + """
+_END_TURN = _KEEP_QUESTION + _COUNT_MESSAGE + _TRANSCRIPT + """
 local retention, wrote, kept = ARGV[4], false, 0
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 for i = 15, #ARGV, 2 do
   if ARGV[i] == '0' or redis.call('EXISTS', KEYS[2]) == 0 then
-    redis.call('RPUSH', KEYS[5], ARGV[i + 1])
+    if ARGV[i] == '2' then
+      push_over_limit(KEYS[5], ARGV[i + 1], ARGV[5], now)
+    else
+      redis.call('RPUSH', KEYS[5], ARGV[i + 1])
+    end
     wrote = true
   end
 end
 if wrote then
-  redis.call('LTRIM', KEYS[5], -tonumber(ARGV[5]), -1)
+  trim_old(KEYS[5], now, retention)
 end
 if ARGV[7] ~= '' then
   redis.call('SET', KEYS[6], ARGV[7])
@@ -413,7 +454,7 @@ end
 return {0, kept}
 """
 
-# KEYS: transcript, seen. ARGV: entry, limit, retention_s, seen_s. Returns 0 when the message was recorded before.
+# KEYS: transcript, seen. ARGV: entry, retention_s, seen_s. Returns 0 when the message was recorded before.
 # The sid is marked seen last: a script that fails halfway keeps what it wrote, and a message marked seen
 # but never pushed would be lost for good.
 _APPEND_ONCE = """
@@ -421,9 +462,8 @@ if redis.call('EXISTS', KEYS[2]) == 1 then
   return 0
 end
 redis.call('RPUSH', KEYS[1], ARGV[1])
-redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-redis.call('SET', KEYS[2], '1', 'EX', ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[2], '1', 'EX', ARGV[3])
 return 1
 """
 
@@ -468,7 +508,7 @@ end
 class Store:
     """Conversation state and transcripts per sender, under one key prefix, expiring after the retention time."""
 
-    def __init__(self, redis_client, prefix="ilbot:", transcript_limit=200, retention_seconds=90 * 86400, zone=timezone.utc,
+    def __init__(self, redis_client, prefix="ilbot:", transcript_limit=5000, retention_seconds=90 * 86400, zone=timezone.utc,
                  lock_wait=10.0, lock_timeout=5.0, rate_window=60, unanswered_limit=UNANSWERED_LIMIT):
         self.redis = redis_client
         self.prefix = prefix
@@ -513,18 +553,17 @@ class Store:
         pipe.execute()
 
     def append(self, sender, role, text, message_sid="", **details):
-        """Add one message (role: patient, assistant or coordinator) to the capped transcript.
+        """Add one message (role: patient, assistant or coordinator) to the transcript.
 
         With a `message_sid` the message is recorded once only, however often it is appended (Twilio's
         retries, a replay after an outage), and the sid counts as seen; returns False when it was there.
         """
         key, raw = self.key("transcript", sender), _entry(role, text, message_sid, details)
         if message_sid:
-            args = [raw, self.transcript_limit, self.retention_seconds, SEEN_SECONDS]
+            args = [raw, self.retention_seconds, SEEN_SECONDS]
             return bool(self._append_once(keys=[key, self.key("seen", message_sid)], args=args, client=self.redis))
         pipe = self.redis.pipeline(transaction=True)
         pipe.rpush(key, raw)
-        pipe.ltrim(key, -self.transcript_limit, -1)
         pipe.expire(key, self.retention_seconds)
         pipe.execute()
         return True

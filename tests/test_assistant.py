@@ -388,6 +388,21 @@ def test_a_flood_gets_one_notice_then_silence_and_every_message_is_kept(limited)
     assert [m.get("unanswered") for m in patient] == [None] * 3 + ["rate_limited"] * 3
 
 
+def test_a_flood_at_the_transcripts_limit_is_counted_in_a_note_and_nothing_kept_is_dropped(make_app):
+    assistant = make_app(RATE_LIMIT=3, TRANSCRIPT_LIMIT=12).extensions["assistant"]
+    assistant.store.record_notice(PATIENT, "test-1")
+    for n in range(20):
+        say(assistant, f"how much does it cost {n}", message_sid=f"SM{n}")
+    # An emergency still gets through, and is kept.
+    assert say(assistant, "i cannot breathe", message_sid="SM99") == [EMERGENCY]
+    transcript = assistant.store.transcript(PATIENT)
+    # Three answered, one with the notice, then kept unanswered up to 12 entries: the first seven messages.
+    patient = [m["text"] for m in transcript if m["role"] == "patient"]
+    assert patient == [f"how much does it cost {n}" for n in range(7)] + ["i cannot breathe"]
+    [note] = [m for m in transcript if m.get("event") == "refused"]
+    assert note["count"] == 13 and note["last"] >= note["at"]
+
+
 def test_an_emergency_gets_through_the_rate_limit(limited):
     for n in range(5):
         say(limited, "price", message_sid=f"SM{n}")

@@ -258,6 +258,19 @@ def test_the_conversation_page_shows_everything_escaped(app, accounts, store):
     assert data["state"] == "With Priya Sharma"
 
 
+def test_a_flood_shows_where_the_assistant_stopped_answering_and_how_many_messages_were_not_kept(make_app, accounts):
+    app = make_app(RATE_LIMIT=2, TRANSCRIPT_LIMIT=8)
+    chat = escalate(app)
+    for n in range(8):
+        app.extensions["assistant"].respond(Inbound(sender=SENDER, body=f"are you there {n}", message_sid=f"SM{n}"))
+    client, _ = log_in(app)
+    texts = [e["text"] for e in client.get(f"/console/chats/{chat['id']}.json").get_json()["entries"]]
+    assert "Over the rate limit (2 messages in 60 s): the patient's next messages are kept but not answered " \
+           "until the window is over." in texts
+    assert [t for t in texts if t.startswith("are you there")] == [f"are you there {n}" for n in range(3)]
+    assert texts[-1].startswith("5 message(s) sent over the rate limit not kept (the transcript is full), the last at ")
+
+
 def test_a_canned_reply_is_offered_in_the_language_the_patient_writes(make_app, accounts, tmp_path):
     path = tmp_path / "responses.yaml"
     path.write_text(FIXTURE_KNOWLEDGE.read_text(encoding="utf-8").replace(

@@ -1,6 +1,7 @@
 """The app under real gunicorn processes: two hosts on one Redis, metrics over workers, restarts."""
 
 import glob
+import json
 import os
 import re
 import time
@@ -9,6 +10,7 @@ import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from threading import Barrier
 
+import psutil
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
@@ -27,6 +29,11 @@ def settings_for(redis_url, data_dir, **more):
         "PUBLIC_BASE_URL": PUBLIC_URL, "REDIS_URL": redis_url, "KEY_PREFIX": f"test:{uuid.uuid4().hex}:",
         "KNOWLEDGE_PATH": str(FIXTURE_KNOWLEDGE), "DATA_DIR": str(data_dir), "LOG_LEVEL": "WARNING", **more,
     }
+
+
+def message_sid(n):
+    """A MessageSid of Twilio's shape, numbered for the test."""
+    return f"SM{n:032x}"
 
 
 def post(server, body, sid, session=requests):
@@ -63,7 +70,7 @@ def test_two_servers_take_one_senders_bursts_in_turn_with_nothing_lost(tmp_path,
     # Menus and picks: a digit means a topic only when the menu it answers was saved just before,
     # so any two messages handled at once (or a lost state update) change what is answered.
     words = ["hello", "2", "hello", "1", "3", "hello", "1", "9", "hello", "2"] * 3
-    bursts = {name: [(w, f"SM{name}{n:03d}") for n, w in enumerate(words)] for name in ("a", "b")}
+    bursts = {name: [(w, f"SM{name}{n:031d}") for n, w in enumerate(words)] for name in ("a", "b")}
     retries_answered, start = [], Barrier(2)
 
     def send(server, other, burst):
@@ -136,9 +143,9 @@ def test_two_hosts_on_one_redis_share_patients_coordinators_and_the_job_list(tmp
     a, b = hosts
 
     # A menu one host showed is answered by the other: the conversation lives in Redis.
-    assert "1. About therapy\n2. Side effects\n" in post(a, "hello", "SM1")[0]
-    assert post(b, "2", "SM2")[0].startswith("Fever and chills are common.")
-    assert post(a, "agent", "SM3") == ["A coordinator will take over. Reply CANCEL to go back."]
+    assert "1. About therapy\n2. Side effects\n" in post(a, "hello", message_sid(1))[0]
+    assert post(b, "2", message_sid(2))[0].startswith("Fever and chills are common.")
+    assert post(a, "agent", message_sid(3)) == ["A coordinator will take over. Reply CANCEL to go back."]
     # Both hosts' background workers watch the one job list: each on-duty number is alerted once.
     wait_for(lambda: len(twilio_api.messages) >= len(ON_DUTY), "the alerts")
     time.sleep(2)  # a second worker round on each host, which must send nothing more
@@ -161,7 +168,7 @@ def test_two_hosts_on_one_redis_share_patients_coordinators_and_the_job_list(tmp
     to_patient = [m["Body"] for m in twilio_api.messages if m["To"] == PATIENT]
     assert to_patient == ["You are chatting with Priya.", "Hello, I am Priya."]
     # The patient's next message, to either host, reaches the coordinator and not the assistant.
-    assert post(b, "thank you", "SM4") == []
+    assert post(b, "thank you", message_sid(4)) == []
     assert [m["text"] for m in store.transcript(PATIENT) if m["role"] == "patient"] == ["hello", "2", "agent", "thank you"]
 
 
@@ -195,17 +202,32 @@ def test_metrics_add_up_over_all_worker_processes(tmp_path, redis_server, server
     assert metric(server, "assistant_webhook_seconds_count") == sent
 
 
+def test_the_embedded_redis_stops_with_the_server(tmp_path, servers):
+    settings = settings_for("", tmp_path / "data")
+    server = Gunicorn(settings, workers=2)
+    servers.append(server)
+    assert post(server.start(), "how much does it cost", "SM" + uuid.uuid4().hex)
+    with open(tmp_path / "data" / "assistant.rdb.settings", encoding="utf-8") as fh:
+        pidfile = json.load(fh)["pidfile"]
+    with open(pidfile, encoding="utf-8") as fh:
+        redis_server = psutil.Process(int(fh.read()))
+    server.stop()
+    redis_server.wait(10)  # raises if it is still running
+    assert os.path.getsize(tmp_path / "data" / "appendonly.aof") > 0  # what it held is on disk
+
+
 def test_embedded_redis_data_survives_restarts_of_the_app(tmp_path, servers):
     settings = settings_for("", tmp_path / "data")
     first, second = Gunicorn(settings, workers=2), Gunicorn(settings, workers=2)
     servers += [first, second]
-    assert post(first.start(), "how much does it cost", "SM1")
+    assert post(first.start(), "how much does it cost", message_sid(1))
     first.stop()
     second.start()
-    assert post(second, "what are the side effects", "SM2")
-    assert post(second, "how much does it cost", "SM1") == []  # even the dedupe keys survived
+    assert post(second, "what are the side effects", message_sid(2))
+    assert post(second, "how much does it cost", message_sid(1)) == []  # even the dedupe keys survived
     replay = create_app({**settings, "REDIS_URL": ""}).extensions["assistant"]
-    assert [m["sid"] for m in replay.store.transcript(PATIENT) if m["role"] == "patient"] == ["SM1", "SM2"]
+    patient = [m["sid"] for m in replay.store.transcript(PATIENT) if m["role"] == "patient"]
+    assert patient == [message_sid(1), message_sid(2)]
     assert os.path.exists(tmp_path / "data" / "appendonly.aof")
     second.stop()
     replay.store.redis.shutdown()

@@ -40,11 +40,17 @@ def test_state_round_trips(backend):
     assert backend.load("whatsapp:+912") == {}
 
 
-def test_transcript_is_capped_and_keeps_the_newest(backend):
+def test_the_transcript_keeps_every_entry_of_the_retention_time_and_drops_older_ones(backend):
+    sender, hour_ago = "whatsapp:+911", time.time() - 3601
+    for n in range(3):
+        backend.append(sender, "patient", f"old {n}", at=hour_ago)
+    # More than the transcript limit (3): a patient's own messages are never dropped for being many.
     for n in range(5):
-        backend.append("whatsapp:+911", "patient", f"message {n} नमस्ते")
-    texts = [entry["text"] for entry in backend.transcript("whatsapp:+911")]
-    assert texts == ["message 2 नमस्ते", "message 3 नमस्ते", "message 4 नमस्ते"]
+        backend.append(sender, "patient", f"message {n} नमस्ते")
+    with backend.lock(sender) as lock:
+        lock.conversation.append("patient", "one more")
+    texts = [entry["text"] for entry in backend.transcript(sender)]
+    assert texts == [f"message {n} नमस्ते" for n in range(5)] + ["one more"]
 
 
 def test_everything_expires_after_the_retention_time(backend):

@@ -1,6 +1,9 @@
 """POST /whatsapp end to end: signatures, the form, TwiML."""
 
+import json
+import logging
 import os
+import re
 import subprocess
 import sys
 import time
@@ -11,10 +14,13 @@ import pytest
 import werkzeug.urls  # noqa: F401 -- registers the decoding Werkzeug uses for form bytes that are not UTF-8
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from twilio.request_validator import RequestValidator
+from werkzeug.datastructures import MultiDict
 
-from bot import create_app
+from bot import create_app, webhook
 from bot.config import ROOT, ConfigError
-from tests.conftest import ACCOUNT_SID, PATIENT, WhatsApp, replies_of
+from bot.logs import JsonLines
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PATIENT, PUBLIC_URL, WhatsApp, replies_of
 
 WELCOME = "Notice: information, not medical advice. AGENT for a person, STOP to stop."
 MENU = "Topics:\n1. About therapy\n2. Side effects\n3. Costs\n4. Talk to a person"
@@ -98,14 +104,6 @@ def test_delete_my_data_after_confirmation(whatsapp, store):
     assert store.transcript(PATIENT) == [] and store.load(PATIENT) == {} and store.notice(PATIENT) is None
 
 
-def test_a_form_without_sender_gets_an_empty_response(whatsapp, store):
-    response = whatsapp.post(whatsapp.form("hello", From=None))
-    assert response.status_code == 200
-    assert response.mimetype == "text/xml"
-    assert replies_of(response) == []
-    assert b"<Response />" in response.data
-
-
 def _missing(w):
     return w.form("hello"), "", "/whatsapp"
 
@@ -163,9 +161,51 @@ def _replayed_with_a_field_removed(w):
     return {k: v for k, v in form.items() if k != "ButtonPayload"}, signature, "/whatsapp"
 
 
+def shifted(form, into, moved):
+    """The form with field `moved` written into the value of `into`, the field sorted just before it.
+
+    Twilio's signature joins the sorted names and values with nothing between them, so the shifted form
+    carries the same signature as the one Twilio sent.
+    """
+    changed = {name: value for name, value in form.items() if name != moved}
+    changed[into] = form[into] + moved + form[moved]
+    return changed
+
+
+def _signed_with(name, **changes):
+    """A form Twilio never sends (its fields changed so), signed with the right token: refused for its fields alone."""
+    def forge(w):
+        form = w.form("hello", **changes)
+        return form, w.sign(form), "/whatsapp"
+    forge.__name__ = name
+    return forge
+
+
+def _repeated_field(w):
+    form = MultiDict(w.form("hello"))
+    form.add("From", "whatsapp:+919800000000")
+    return form, w.sign(form), "/whatsapp"
+
+
+def _sid_swallowing_the_media_count(w):
+    form = w.form("hello")
+    return shifted(form, "MessageSid", "NumMedia"), w.sign(form), "/whatsapp"
+
+
+def _sender_swallowing_the_sid(w):
+    form = w.form("hello")
+    return shifted(form, "From", "MessageSid"), w.sign(form), "/whatsapp"
+
+
 FORGERIES = [_missing, _garbage, _another_accounts_token, _tampered_body, _tampered_sender,
              _another_messages_signature, _another_url, _plain_http, _query_added_after_signing,
-             _replayed_with_an_extra_field, _replayed_with_a_field_removed]
+             _replayed_with_an_extra_field, _replayed_with_a_field_removed,
+             _signed_with("without_sender", From=None), _signed_with("without_sid", MessageSid=None),
+             _signed_with("sid_of_another_shape", MessageSid="SMbadbytes"),
+             _signed_with("sender_not_a_phone_number", From="messenger:1234567890123"),
+             _signed_with("media_count_in_words", NumMedia="lots"), _signed_with("negative_media_count", NumMedia="-3"),
+             _repeated_field,
+             _sid_swallowing_the_media_count, _sender_swallowing_the_sid]
 
 
 @pytest.mark.parametrize("forge", FORGERIES, ids=lambda f: f.__name__.strip("_"))
@@ -177,6 +217,35 @@ def test_a_forged_request_is_refused_and_changes_nothing(whatsapp, store, forge)
     assert b"<Message>" not in response.data
     # No transcript, no state, no dedupe key, no rate count: not one key was written.
     assert set(store.redis.scan_iter(f"{store.prefix}*")) == before
+
+
+SHIFTS = {"the sid swallows the media count": ("MessageSid", "NumMedia"),
+          "the sender swallows the sid": ("From", "MessageSid")}
+
+
+@pytest.mark.parametrize("into, moved", SHIFTS.values(), ids=list(SHIFTS))
+def test_a_captured_signature_over_text_moved_between_fields_is_refused(whatsapp, store, returning, caplog, into, moved):
+    form = whatsapp.form("how much does it cost")
+    signature = whatsapp.sign(form)
+    assert replies_of(whatsapp.post(form, signature=signature)) == ["Costs vary. Ask the care team for an estimate."]
+    replayed = shifted(form, into, moved)
+    # The captured signature is valid for the shifted form: only its fields' shapes tell it apart.
+    assert RequestValidator(AUTH_TOKEN).validate(PUBLIC_URL + "/whatsapp", replayed, signature)
+    before = set(store.redis.scan_iter(f"{store.prefix}*"))
+    caplog.set_level(logging.WARNING)
+    for _ in range(3):
+        response = whatsapp.post(replayed, signature=signature)
+        assert response.status_code == 403 and b"<Message>" not in response.data
+    # The patient's message is in the transcript once; the replays wrote nothing anywhere.
+    assert [(m["role"], m["text"]) for m in store.transcript(PATIENT)] == [
+        ("patient", "how much does it cost"), ("assistant", "Costs vary. Ask the care team for an estimate.")]
+    assert set(store.redis.scan_iter(f"{store.prefix}*")) == before
+    lines = [JsonLines().format(record) for record in caplog.records]
+    refusals = [json.loads(line) for line in lines if "fields Twilio never sends" in line]
+    assert [entry["field"] for entry in refusals] == [into] * 3
+    everything = "\n".join(lines)
+    for private in ("how much does it cost", PATIENT, "9812345678"):
+        assert private not in everything
 
 
 def test_the_genuine_request_of_each_forgery_passes(whatsapp):
@@ -217,11 +286,13 @@ def test_proxy_hops_trust_forwarded_headers(test_config):
     assert plain.post(form, signature=signature, headers=forwarded).status_code == 403
 
 
-def test_unknown_fields_and_a_non_e164_sender_are_accepted(app, store):
-    sender = WhatsApp(app.test_client(), sender="messenger:1234567890123")
-    replies = sender.send("what are the side effects", SomeFieldTwilioAddsLater="x", ChannelMetadata="{}")
-    assert replies == [FIRST_SIDE_EFFECTS]
-    assert [m["role"] for m in store.transcript("messenger:1234567890123")] == ["patient", "assistant"]
+def test_unknown_fields_and_field_names_in_free_text_are_accepted(whatsapp, store):
+    # A patient may write anything, Twilio's field names too; fields Twilio adds later are not read.
+    body = "what NumMedia1 MessageSidSM0 From"
+    replies = whatsapp.send(body, SomeFieldTwilioAddsLater="xMessageSid", ProfileName="Asha NumMedia",
+                            ChannelMetadata='{"context": {"From": "x"}}')
+    assert [(m["role"], m["text"]) for m in store.transcript(PATIENT)] == [("patient", body), ("assistant", replies[0])]
+    assert whatsapp.send("what are the side effects", SomeFieldTwilioAddsLater="x") == [SIDE_EFFECTS]
 
 
 ODD_MESSAGES = {
@@ -247,15 +318,13 @@ def test_odd_messages_get_a_sensible_reply_and_are_kept(whatsapp, store, name, r
     assert [(m["role"], m["text"]) for m in store.transcript(PATIENT)] == [("patient", body), ("assistant", expected[0])]
 
 
-def test_an_odd_media_count_is_tolerated(whatsapp, returning):
-    assert whatsapp.send("hello", NumMedia="lots")
-    assert whatsapp.send("hello", NumMedia="-3")
+def test_a_huge_media_count_is_tolerated(whatsapp, returning):
     assert whatsapp.send("", NumMedia="99999999999999999999") == [MEDIA]
 
 
 def test_invalid_utf8_in_the_form_encoding_gets_a_reply(whatsapp, store, returning):
     """Percent-encoded bytes that are not UTF-8 reach the app as text it can read, not as an error."""
-    raw = (f"From={quote(PATIENT)}&MessageSid=SMbadbytes&Body=%FF%FE%C3what%20are%20the%20side%20effects"
+    raw = (f"From={quote(PATIENT)}&MessageSid=SM{uuid.uuid4().hex}&Body=%FF%FE%C3what%20are%20the%20side%20effects"
            f"&AccountSid={ACCOUNT_SID}").encode()
     form = dict(parse_qsl(raw.decode(), keep_blank_values=True, errors="werkzeug.url_quote"))
     response = whatsapp.client.post("/whatsapp", data=raw, content_type="application/x-www-form-urlencoded",
@@ -272,9 +341,8 @@ def test_a_body_that_is_not_form_encoding_is_no_error_and_stores_nothing(whatsap
         base_url=whatsapp.base_url)
     before = set(store.redis.scan_iter(f"{store.prefix}*"))  # what the app keeps from start-up
     assert post({}).status_code == 403
-    # Even signed, nothing readable came: an empty answer, no sender to remember.
-    signed = post({"X-Twilio-Signature": whatsapp.sign({})})
-    assert signed.status_code == 200 and replies_of(signed) == []
+    # Even signed, no message came: no sid, no sender.
+    assert post({"X-Twilio-Signature": whatsapp.sign({})}).status_code == 403
     assert set(store.redis.scan_iter(f"{store.prefix}*")) == before
 
 
@@ -286,14 +354,26 @@ def test_a_retried_message_is_answered_once_and_recorded_once(whatsapp, store, r
     assert [m["role"] for m in store.transcript(PATIENT)] == ["patient", "assistant"]
 
 
-def test_the_idempotency_token_identifies_a_retry_without_a_message_sid(whatsapp, store, returning):
+def test_a_message_without_a_sid_is_never_recorded_whatever_its_headers(whatsapp, store, returning):
     form = whatsapp.form("how much does it cost", MessageSid=None, SmsMessageSid=None)
-    token = {"I-Twilio-Idempotency-Token": "5e4d7f0a-0000-4000-8000-000000000001"}
-    assert whatsapp.post(form, headers=token).status_code == 200
-    assert replies_of(whatsapp.post(form, headers=token)) == []
-    assert [m["role"] for m in store.transcript(PATIENT)] == ["patient", "assistant"]
-    # A new message (new token) with the same words is a new message.
-    assert replies_of(whatsapp.post(form, headers={"I-Twilio-Idempotency-Token": "5e4d7f0a-0000-4000-8000-000000000002"}))
+    # The header is not signed: anyone replaying the form could choose it.
+    for token in ("5e4d7f0a-0000-4000-8000-000000000001", "5e4d7f0a-0000-4000-8000-000000000002"):
+        assert whatsapp.post(form, headers={"I-Twilio-Idempotency-Token": token}).status_code == 403
+    assert store.transcript(PATIENT) == []
+
+
+def test_a_flood_of_300_messages_keeps_every_one_in_the_transcript(whatsapp, store, returning):
+    texts = [f"how much does it cost, question {n}" for n in range(300)]
+    replies = [whatsapp.send(text) for text in texts]
+    # RATE_LIMIT (20 a minute) are answered, the next gets one notice, the rest silence until the minute is over.
+    assert all(replies[:20])
+    assert replies[20] == [f"Too many messages; I will pause for a while. {SOS}"]
+    assert replies[21:] == [[]] * 279
+    transcript = store.transcript(PATIENT)
+    assert [m["text"] for m in transcript if m["role"] == "patient"] == texts
+    # Every reply the patient got is there too, and a note says from where the assistant stopped answering.
+    assert [m["text"] for m in transcript if m["role"] == "assistant"] == [r[0] for r in replies[:21]]
+    assert [m.get("event") for m in transcript if m["role"] == "event"] == ["rate_limited"]
 
 
 def test_a_voice_note_without_text_gets_the_media_reply(whatsapp, returning):
@@ -479,34 +559,35 @@ def test_outside_office_hours_the_webhook_says_when_to_expect_an_answer(test_con
     # The welcome of the first contact goes after the answer.
     assert reply == f"Coordinators reply from {opens}. Reply CANCEL to go back. {SOS}\n\n{WELCOME}"
     assert opens.endswith(" IST")
-OUR_FIELDS = {"From", "Body", "MessageSid", "SmsMessageSid"}
+
+
+# Fields the examples set themselves, or whose shape the webhook checks: the others are Twilio's future fields.
+OUR_FIELDS = {"From", "Body", "MessageSid"} | webhook.FIELDS
 form_fields = st.dictionaries(st.text(max_size=12).filter(lambda k: k not in OUR_FIELDS), st.text(max_size=40), max_size=6)
+ADDRESS = re.compile(r"(whatsapp:)?\+[0-9]{1,15}")
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(sender=st.text(max_size=30), body=st.text(max_size=1700), fields=form_fields,
-       identified_by=st.sampled_from(["MessageSid", "idempotency token", "nothing"]))
-def test_any_signed_form_is_answered_and_its_message_kept_exactly_once(whatsapp, store, sender, body, fields, identified_by):
-    """Whatever Twilio's signed form holds: never a 500, valid TwiML, and a message with a From lands
-    in that sender's transcript once (a MessageSid or token is new for each example, as Twilio's are)."""
+@given(sender=st.one_of(st.from_regex(ADDRESS, fullmatch=True), st.text(max_size=30)), body=st.text(max_size=1700),
+       fields=form_fields, with_sid=st.booleans())
+def test_any_signed_form_is_answered_and_kept_exactly_once_or_refused(whatsapp, store, sender, body, fields, with_sid):
+    """Whatever Twilio's signed form holds: never a 500. With a MessageSid and a WhatsApp or phone sender,
+    valid TwiML and the message in that sender's transcript once (the sid is new for each example, as
+    Twilio's are); without them, 403 and nothing kept."""
     form = {**fields, "From": sender, "Body": body}
-    headers, message_id = {}, f"SM{uuid.uuid4().hex}"
-    if identified_by == "MessageSid":
+    message_id = f"SM{uuid.uuid4().hex}"
+    if with_sid:
         form["MessageSid"] = message_id
-    elif identified_by == "idempotency token":
-        headers["I-Twilio-Idempotency-Token"] = message_id
-    response = whatsapp.post(form, headers=headers)
+    before = set(store.redis.scan_iter(f"{store.prefix}*"))
+    response = whatsapp.post(form)
 
-    assert response.status_code == 200
-    replies = replies_of(response)
-    if not sender:
-        assert replies == []
+    if not (with_sid and ADDRESS.fullmatch(sender)):
+        assert response.status_code == 403
+        assert set(store.redis.scan_iter(f"{store.prefix}*")) == before
         return
-    transcript = store.transcript(sender)
-    if identified_by == "nothing":
-        assert [m["text"] for m in transcript if m["role"] == "patient"][-1] == body
-    else:
-        mine = [m for m in transcript if m.get("sid") == message_id]
-        assert [(m["role"], m["text"]) for m in mine] == [("patient", body)]
-        # Answered by the assistant, not by the apology for an internal failure.
-        assert mine[0].get("unanswered") in (None, "rate_limited")
+    assert response.status_code == 200
+    replies_of(response)
+    mine = [m for m in store.transcript(sender) if m.get("sid") == message_id]
+    assert [(m["role"], m["text"]) for m in mine] == [("patient", body)]
+    # Answered by the assistant, not by the apology for an internal failure.
+    assert mine[0].get("unanswered") in (None, "rate_limited")
