@@ -100,8 +100,6 @@ return {'new', redis.call('HGETALL', KEYS[1])}
 """
 log = logging.getLogger(__name__)
 
-# Twilio gives up retrying a webhook long before a day has passed.
-SEEN_SECONDS = 86400
 # Seconds without a poll after which a waiter for a sender's turn counts as gone (it polls every 50 ms at most).
 WAITER_SILENCE = 1
 
@@ -513,6 +511,8 @@ class Store:
         self.redis = redis_client
         self.prefix = prefix
         self.transcript_limit = transcript_limit
+        # Also how long a handled MessageSid is remembered: a captured request replayed any time while the
+        # conversation is kept is a retry, never a new message (Twilio's own retries end within hours).
         self.retention_seconds = retention_seconds
         self.unanswered_limit = unanswered_limit
         # Days of the activity counts start at midnight here (the clinic's time zone).
@@ -560,7 +560,7 @@ class Store:
         """
         key, raw = self.key("transcript", sender), _entry(role, text, message_sid, details)
         if message_sid:
-            args = [raw, self.retention_seconds, SEEN_SECONDS]
+            args = [raw, self.retention_seconds, self.retention_seconds]  # the sid: see __init__
             return bool(self._append_once(keys=[key, self.key("seen", message_sid)], args=args, client=self.redis))
         pipe = self.redis.pipeline(transaction=True)
         pipe.rpush(key, raw)
@@ -683,7 +683,7 @@ class Store:
             keys += [self._question(question_id), f"{self.prefix}unanswered"]
             question = (entry, question_id, repr(now))
         counted = conversation.counted is not None
-        args = [token, "1" if mark_seen else "", SEEN_SECONDS, self.retention_seconds, self.transcript_limit,
+        args = [token, "1" if mark_seen else "", self.retention_seconds, self.retention_seconds, self.transcript_limit,
                 ACTIVITY_SECONDS, conversation.saved or "", conversation.noticed or "",
                 "1" if counted else "", conversation.counted or "", sender if counted else "", *question,
                 *(item for entry in conversation.entries for item in entry)]
