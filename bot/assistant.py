@@ -1,7 +1,7 @@
 """Assistant.respond: one inbound patient message in, the replies to send out. No Flask here."""
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import redis
 
@@ -30,11 +30,8 @@ class Inbound:
     body: str = ""
     message_sid: str = ""
     num_media: int = 0
-    media_types: tuple = ()
     profile_name: str = ""
-    wa_id: str = ""
     button_payload: str = ""
-    button_text: str = ""
     latitude: str = ""
     longitude: str = ""
 
@@ -51,7 +48,6 @@ class Turn:
     store: object
     knowledge: object
     handoff: object = None
-    notes: dict = field(default_factory=dict)
 
     @property
     def state(self):

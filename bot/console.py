@@ -18,9 +18,6 @@ bp = Blueprint("console", __name__, url_prefix="/console", template_folder="temp
 
 REASONS = {"asked": "asked for a person", "offer": "accepted the offer after two missed answers",
            "emergency": "possible emergency"}
-OUTCOME_LABELS = {"answered": "Question answered", "call_booked": "Call or consultation booked",
-                  "referred_to_care_team": "Referred to the care team", "no_reply": "Patient stopped replying",
-                  "other": "Other"}
 # Checked against when the account does not exist, so a wrong name takes as long as a wrong password.
 _NO_ACCOUNT = generate_password_hash("no account has this password")
 MAX_NOTE = 2000
@@ -204,7 +201,7 @@ def _conversation_view(chat_id):
         "last_from_patient": _clock(last) if last else "never",
         "template_set": bool(_settings().WINDOW_TEMPLATE_SID),
         "canned": _canned(handoff.knowledge_file.current(), handoff.store.load(sender).get("lang", "en")),
-        "outcomes": [(key, OUTCOME_LABELS[key]) for key in OUTCOMES],
+        "outcomes": list(OUTCOMES.items()),
         "max_body": MAX_BODY,
     }
 
@@ -257,7 +254,7 @@ def _event_text(entry):
         return (f"{entry.get('count')} message(s) sent over the rate limit not kept (the transcript is full), "
                 f"the last at {_clock(entry['last'])}.")
     if entry.get("outcome"):
-        return f"{by} closed the chat: {OUTCOME_LABELS.get(entry['outcome'], entry['outcome'])}."
+        return f"{by} closed the chat: {OUTCOMES.get(entry['outcome'], entry['outcome'])}."
     return f"{by} handed the chat back to the assistant."
 
 
@@ -323,6 +320,6 @@ def close(chat_id):
     if sender and outcome not in OUTCOMES:
         flash("Choose how the chat ended.", "error")
     elif sender and _handoff().hand_back(sender, session["coordinator"], outcome=outcome, event="closed"):
-        flash(f"Chat closed: {OUTCOME_LABELS[outcome]}.", "info")
+        flash(f"Chat closed: {OUTCOMES[outcome]}.", "info")
         return redirect(url_for("console.queue"))
     return redirect(url_for("console.conversation", chat_id=chat_id))

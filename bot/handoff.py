@@ -7,14 +7,17 @@ import uuid
 from bot import metrics
 from bot.knowledge import fill
 from bot.logs import mask
-from bot.outbound import OPTED_OUT_CODES
+from bot.outbound import OPTED_OUT_CODES, WINDOW_CLOSED
 from bot.replies import Words
 
 log = logging.getLogger(__name__)
 
 # WhatsApp lets a business send free text only within 24 hours of the patient's last message.
 WINDOW_SECONDS = 24 * 3600
-OUTCOMES = ("answered", "call_booked", "referred_to_care_team", "no_reply", "other")
+# How a coordinator closes a chat: {outcome: what the console calls it}.
+OUTCOMES = {"answered": "Question answered", "call_booked": "Call or consultation booked",
+            "referred_to_care_team": "Referred to the care team", "no_reply": "Patient stopped replying",
+            "other": "Other"}
 
 
 class Handoff:
@@ -170,10 +173,12 @@ class Handoff:
         if not ref or not status:
             return False
         code = form.get("ErrorCode", "")
-        if code in {str(c) for c in OPTED_OUT_CODES}:
+        # Checked by the webhook: digits, or nothing.
+        number = int(code) if code else None
+        if number in OPTED_OUT_CODES:
             # WhatsApp reports a block or an opt-out after accepting the message: send the patient nothing more.
             self.store.opt_out(sender)
-        if code == "63016" and self.store.chat(sender):
+        if number == WINDOW_CLOSED and self.store.chat(sender):
             # Accepted, then refused because the window had closed: hold it like any late reply.
             entry = next((e for e in self.store.transcript(sender) if e.get("ref") == ref and e["role"] == "coordinator"), None)
             if entry:

@@ -15,12 +15,12 @@ import uuid
 import redis
 
 from bot.logs import mask
-from bot.outbound import OPTED_OUT_CODES, SendError
+from bot.outbound import OPTED_OUT_CODES, WINDOW_CLOSED, SendError
 
 log = logging.getLogger(__name__)
 
 # Twilio refuses these for good: retrying would only repeat the refusal.
-FINAL_ERRORS = {21211, 21408, 21610, 21612, 21614, 63003, 63014, 63016, 63024}
+FINAL_ERRORS = {21211, 21408, 21612, 21614, 63003, 63024, WINDOW_CLOSED, *OPTED_OUT_CODES}
 
 # Hand out due jobs to one worker at a time by pushing their due time past a lease.
 _LEASE = """
@@ -157,7 +157,7 @@ class Worker:
             if exc.code in OPTED_OUT_CODES and job.get("chat"):
                 # The patient opted out or blocked the business: nothing more may go to them.
                 self.handoff.store.opt_out(job["chat"])
-            if exc.code == 63016 and job.get("hold"):
+            if exc.code == WINDOW_CLOSED and job.get("hold"):
                 # WhatsApp's 24-hour window closed: keep the text for the patient's next message.
                 self.jobs.done(job_id)
                 self.handoff.hold(job["chat"], job["ref"], job["body"], job.get("by", ""))

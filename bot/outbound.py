@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 
 # Twilio's answer when the patient has opted out (21610) or has blocked the business on WhatsApp (63014).
 OPTED_OUT_CODES = (21610, 63014)
+# Twilio's answer to free text outside WhatsApp's 24-hour window: the text waits for the patient's next message.
+WINDOW_CLOSED = 63016
 
 
 class SendError(Exception):

@@ -136,12 +136,9 @@ def read_inbound(form):
         # A retry repeats the MessageSid, which is how it is recognised.
         message_sid=form.get("MessageSid", ""),
         num_media=num_media,
-        media_types=tuple(form.get(f"MediaContentType{i}", "") for i in range(min(num_media, 10))),
         profile_name=form.get("ProfileName", ""),
-        wa_id=form.get("WaId", ""),
         # A tapped quick-reply button arrives as ButtonPayload, an item picked from a list as ListId.
         button_payload=form.get("ButtonPayload", "") or form.get("ListId", ""),
-        button_text=form.get("ButtonText", ""),
         latitude=form.get("Latitude", ""),
         longitude=form.get("Longitude", ""),
     )

@@ -285,17 +285,12 @@ def test_the_language_follows_the_patient_until_they_choose_one(chat):
 
 # Media
 
-def test_a_voice_note_gets_the_media_reply(chat):
-    assert chat("", num_media=1, media_types=("audio/ogg",)) == [MEDIA]
-
-
-def test_a_sticker_or_document_gets_the_media_reply(chat):
-    assert chat("", num_media=1, media_types=("image/webp",)) == [MEDIA]
-    assert chat("", num_media=1, media_types=("application/pdf",)) == [MEDIA]
+def test_a_voice_note_sticker_or_document_gets_the_media_reply(chat):
+    assert chat("", num_media=1) == [MEDIA]
 
 
 def test_a_caption_is_answered_even_with_an_image(chat):
-    assert chat("what are the side effects", num_media=1, media_types=("image/jpeg",)) == [SIDE_EFFECTS]
+    assert chat("what are the side effects", num_media=1) == [SIDE_EFFECTS]
 
 
 def test_a_location_gets_the_location_reply(chat):
@@ -304,7 +299,7 @@ def test_a_location_gets_the_location_reply(chat):
 
 def test_media_between_a_menu_and_a_number_keeps_the_menu(chat):
     chat("hello")
-    chat("", num_media=1, media_types=("audio/ogg",))
+    chat("", num_media=1)
     assert chat("2") == [SIDE_EFFECTS]
 
 
