@@ -71,7 +71,7 @@ def main():
         # Every sender of the last round is now waiting: their next messages go to the transcript in silence.
         waiting = [s.rsplit("-", 1)[0] for s in senders]
         human = 0.0
-        for round_ in range(3):
+        for _ in range(3):
             started = time.perf_counter()
             for sender in waiting:
                 assistant.respond(Inbound(sender=f"{sender}-2", body="are you there? please reply"))

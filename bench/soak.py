@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot import knowledge  # noqa: E402
 from bot.config import Settings  # noqa: E402
+
 PUBLIC_URL = "https://soak.example.org"
 # Everyday patient messages written for this script (menu numbers included, to exercise state).
 MESSAGES = [

@@ -7,8 +7,8 @@ import redis
 
 from bot import buttons, language, metrics
 from bot.logs import mask
-from bot.outbound import OPTED_OUT_CODES, SendError
 from bot.matcher import EMERGENCY
+from bot.outbound import OPTED_OUT_CODES, SendError
 from bot.replies import PENDING, Answer, Words, lay_out, numbered
 from bot.safety import Alarm
 from bot.store import LockTimeout

@@ -11,7 +11,6 @@ import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from bot import knowledge
 from bot.knowledge import Knowledge, KnowledgeError, Problem, locate
 from bot.language import is_hinglish
@@ -79,7 +78,8 @@ class Report:
 
     def summary(self):
         """One line for the end of the output."""
-        counts = f"{len(self.errors)} error{'s' * (len(self.errors) != 1)}, {len(self.warnings)} warning{'s' * (len(self.warnings) != 1)}"
+        errors, warnings = len(self.errors), len(self.warnings)
+        counts = f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
         if not self.expected:
             return counts
         held = self.expected - self.expected_failed

@@ -102,11 +102,11 @@ class Settings:
     def __post_init__(self):
         problems = []
         try:
-            self.office_hours
+            _ = self.office_hours
         except HoursError as exc:
             problems.append(str(exc))
         try:
-            self.template_variables
+            _ = self.template_variables
         except ValueError:
             problems.append('WINDOW_TEMPLATE_VARIABLES must be a JSON object such as {"1": "{coordinator}"}')
         # A malformed template setting stops the app at start-up rather than a patient's reply later.

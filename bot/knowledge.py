@@ -58,7 +58,8 @@ TOP_FIELDS = {
 # The language files (language/): each field of bot.matcher.Rules, all optional, each in one of the files.
 MATCHING_LISTS = ("ignore", "contrast", "set_aside_openers", "set_aside_closers", "out_of_scope", "anchors", "mentions",
                   "other_subjects", "comparing", "not_pointing")
-MATCHING_FIELDS = {"synonyms": "word: the words that mean the same", "strict": "intent: the lead (0-100) it needs over the runner-up",
+MATCHING_FIELDS = {"synonyms": "word: the words that mean the same",
+                   "strict": "intent: the lead (0-100) it needs over the runner-up",
                    **{name: "list of words or phrases" for name in MATCHING_LISTS}}
 INTENT_FIELDS = {
     "title": "short name for menus",

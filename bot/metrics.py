@@ -9,7 +9,14 @@ its counts to files in PROMETHEUS_MULTIPROC_DIR (gunicorn.conf.py makes a fresh 
 import os
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess,
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
 )
 
 RECEIVED = Counter("assistant_messages_received_total", "Messages received from Twilio with a valid signature.")
@@ -26,7 +33,8 @@ RATE_LIMITED = Counter("assistant_rate_limited_total", "Messages kept but not an
 UNANSWERED = Counter("assistant_unanswered_total",
                      "Messages answered with an apology, by reason: redis (unavailable), busy (sender lock wait), error.",
                      ["reason"])
-REJECTED = Counter("assistant_rejected_requests_total", "Webhook requests refused for a missing or wrong signature, or fields Twilio never sends.")
+REJECTED = Counter("assistant_rejected_requests_total",
+                   "Webhook requests refused for a missing or wrong signature, or fields Twilio never sends.")
 
 
 def exposition():

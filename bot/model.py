@@ -171,7 +171,8 @@ class _Block:
                 indices.append(vocabulary.setdefault(feature, len(vocabulary)))
                 counts.append(count)
             indptr.append(len(indices))
-        indices, counts, indptr = (np.frombuffer(x, dtype=t) for x, t in ((indices, np.int_), (counts, np.float64), (indptr, np.int_)))
+        indices, counts, indptr = (np.frombuffer(x, dtype=t)
+                                   for x, t in ((indices, np.int_), (counts, np.float64), (indptr, np.int_)))
         df = np.bincount(indices, minlength=len(vocabulary))
         self.offset = offset
         self.vocabulary = {feature: offset + i for feature, i in vocabulary.items()}

@@ -5,7 +5,6 @@ import logging
 from dataclasses import dataclass
 
 import requests
-
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client

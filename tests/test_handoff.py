@@ -326,7 +326,7 @@ def test_twilio_failures_are_retried_with_growing_delays_then_kept_visible(app, 
         jobs.add({"kind": "alert", "to": number, "body": "A patient is waiting"})
     now = time.time()
     delays = []
-    for attempt in range(jobs.attempts + 1):
+    for _ in range(jobs.attempts + 1):
         run_jobs(app, now)
         due = jobs.redis.zrange(jobs.due_key, 0, -1, withscores=True)
         if not due:

@@ -19,8 +19,19 @@ from twilio.request_validator import RequestValidator
 from bot import create_app
 from bot.assistant import Inbound
 from bot.console import hash_password
-from tests.conftest import (ACCOUNT_SID, AUTH_TOKEN, CLINIC_NUMBER, FIXTURE_KNOWLEDGE, ON_DUTY, PATIENT, PUBLIC_URL,
-                            SECRET_KEY, Gunicorn, RedisServer, wait_for)
+from tests.conftest import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    CLINIC_NUMBER,
+    FIXTURE_KNOWLEDGE,
+    ON_DUTY,
+    PATIENT,
+    PUBLIC_URL,
+    SECRET_KEY,
+    Gunicorn,
+    RedisServer,
+    wait_for,
+)
 
 
 def settings_for(redis_url, data_dir, **more):

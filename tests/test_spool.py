@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+import redis
 
 from bot import create_app
 from bot.assistant import Inbound
@@ -111,7 +112,7 @@ def test_replay_moves_each_message_once_and_keeps_what_redis_refused(tmp_path, a
     assert os.stat(spool.path).st_mode & 0o777 == 0o600  # patient text: the app's user only
 
     store.redis.set(store.key("transcript", "whatsapp:+912"), "not a list")  # Redis refuses the second
-    with pytest.raises(Exception):
+    with pytest.raises(redis.ResponseError):  # WRONGTYPE
         spool.replay(assistant.recover)
     assert spool.waiting() == 2
 

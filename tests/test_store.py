@@ -174,8 +174,9 @@ def test_embedded_data_survives_a_restart_of_the_app(tmp_path):
         "s.append('whatsapp:+911', 'patient', sys.argv[2]) if sys.argv[2] else None; "
         "print([m['text'] for m in s.transcript('whatsapp:+911')])"
     )
-    run = lambda text: subprocess.run([sys.executable, "-c", script, str(tmp_path), text], cwd=ROOT,
-                                      capture_output=True, text=True, timeout=60, check=True).stdout.strip()
+    def run(text):
+        return subprocess.run([sys.executable, "-c", script, str(tmp_path), text], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60, check=True).stdout.strip()
     assert run("first") == "['first']"
     assert run("") == "['first']"
 
