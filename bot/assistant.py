@@ -1,6 +1,7 @@
 """Assistant.respond: one inbound patient message in, the replies to send out. No Flask here."""
 
 import logging
+import os
 from dataclasses import dataclass
 
 import redis
@@ -376,8 +377,13 @@ class Assistant:
         except redis.RedisError as exc:
             report.update(ready=False, redis=f"unavailable ({type(exc).__name__})")
             self.store.recover()
+        # Which version this process serves: every process of every host shows the same within seconds of an edit.
+        report["knowledge_version"] = self.knowledge_file.version
         if self.knowledge_file.error:
             report["knowledge"] = "ok; the latest edit of the file was refused, the last good version is in use"
+            # Where and why, without the server's folders.
+            report["knowledge_refused"] = [f"{os.path.basename(p.path)}:{p.line}: {p.message}"
+                                           for p in self.knowledge_file.error.problems[:10]]
         report["kept_on_disk"] = self.spool.waiting()
         return report
 

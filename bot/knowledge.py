@@ -102,6 +102,14 @@ _Loader.yaml_implicit_resolvers = {
 _Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 
+# What a knowledge, red-flag or language file may be: today's are well under a megabyte and a dozen levels deep,
+# and none repeats a part by alias. Beyond these a file is refused before it is built, so a careless or hostile
+# edit (a 50 MB paste, 20,000 nested brackets, an alias bomb of a few hundred bytes) costs milliseconds.
+MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_DEPTH = 40
+MAX_ALIASES = 100
+
+
 class KnowledgeError(Exception):
     """The knowledge file is broken; `problems` lists each one with its file and line."""
 
@@ -250,6 +258,10 @@ def load(path, required=REQUIRED_INTENTS, handled=(), safety_path=SAFETY_PATH, l
 def read_text(path):
     """The file's text, or KnowledgeError when it cannot be read."""
     try:
+        # A file far too large is refused before it is read.
+        size = os.path.getsize(path)
+        if size > MAX_FILE_BYTES:
+            raise KnowledgeError([_too_large(path, size)])
         with open(path, encoding="utf-8") as fh:
             return fh.read()
     except (OSError, UnicodeDecodeError) as exc:
@@ -270,6 +282,9 @@ def read(text, path="responses.yaml"):
     """(data, the line of every field, keys written twice) from YAML text; a syntax error is a KnowledgeError."""
     path = str(path)
     try:
+        refused = _screen(text, path)
+        if refused:
+            raise KnowledgeError([refused])
         # Parsed once: the nodes give each field's line, and the data is built from the same nodes.
         loader = _Loader(text)
         try:
@@ -290,6 +305,44 @@ def read(text, path="responses.yaml"):
     if root is not None:
         _walk(root, (), lines, problems, path)
     return data, lines, problems
+
+
+def _too_large(path, size):
+    return Problem(str(path), 0, "", f"the file is {size / 2**20:.1f} MB; at most {MAX_FILE_BYTES // 2**20} MB is read "
+                                     "(is it the right file?)")
+
+
+def _screen(text, path):
+    """The Problem that makes the text unsafe to build (too large, too deep, aliases that multiply), or None.
+
+    Reads the parser's events only, which costs no memory however the aliases would multiply. An alias may
+    repeat a part only if that part holds no alias itself: then all of them together cost at most
+    MAX_ALIASES times the file.
+    """
+    size = len(text.encode("utf-8", "replace"))
+    if size > MAX_FILE_BYTES:
+        return _too_large(path, size)
+    open_parts, holding_aliases, aliases = [], set(), 0  # open_parts: [anchor, holds an alias] per open list or map
+    for event in yaml.parse(text, Loader=_Loader):
+        line = event.start_mark.line + 1
+        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            if len(open_parts) == MAX_DEPTH:
+                return Problem(path, line, "", f"lists and maps nested more than {MAX_DEPTH} levels deep")
+            open_parts.append([event.anchor, False])
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            anchor, holds = open_parts.pop()
+            if holds:
+                holding_aliases.add(anchor)
+                if open_parts:
+                    open_parts[-1][1] = True
+        elif isinstance(event, yaml.AliasEvent):
+            aliases += 1
+            if aliases > MAX_ALIASES or event.anchor in holding_aliases:
+                return Problem(path, line, "", f"aliases (*{event.anchor}) repeat too much: at most {MAX_ALIASES}, "
+                                               "none of a part that holds aliases itself; write the part out")
+            if open_parts:
+                open_parts[-1][1] = True
+    return None
 
 
 def build(data, lines, path="responses.yaml", required=REQUIRED_INTENTS, handled=(), problems=(), safety=None, learn=True,
@@ -745,18 +798,15 @@ class KnowledgeFile:
         self.error = None
         # When the version served was read from the file (None: it came from Redis), and when an edit was refused.
         self.loaded_at = self.refused_at = None
+        # What the texts served hash to: every process serving the same texts shows the same version.
+        self.version = None
         self._lock = threading.Lock()
         self._stamp = self._file_stamp()
         try:
             self._knowledge = self._load()
         except KnowledgeError as exc:
-            kept = store.kept_knowledge() if store else None
-            if kept is None:
+            if not self._follow_kept():
                 raise  # nothing good to serve: a broken file at start-up with no kept version is fatal
-            text, safety_text = kept
-            self._knowledge = parse(text, f"{path} (last good version, kept in Redis)", handled=self.handled,
-                                    safety=(safety_text, f"{safety_path} (last good version, kept in Redis)", limits),
-                                    language=language)
             self._refused(exc)
         self._checked = time.monotonic()
 
@@ -766,14 +816,18 @@ class KnowledgeFile:
             reloading = False
             try:
                 self._checked = time.monotonic()
-                stamp = self._file_stamp()
+                stamp, work = self._file_stamp(), None
                 if stamp != self._stamp:
-                    self._stamp = stamp
-                    if self.background:
-                        threading.Thread(target=self._reload, args=(True,), name="knowledge-reload", daemon=True).start()
-                        reloading = True
-                    else:
-                        self._reload()
+                    self._stamp, work = stamp, self._reload
+                elif self.error is not None and self.store:
+                    # While the files here are refused, the last good version another process loaded is served,
+                    # so every process converges on one version within seconds of the last edit, good or bad.
+                    work = self._follow_kept
+                if work and self.background:
+                    threading.Thread(target=self._locked, args=(work,), name="knowledge-reload", daemon=True).start()
+                    reloading = True
+                elif work:
+                    work()
             finally:
                 if not reloading:
                     self._lock.release()
@@ -783,26 +837,43 @@ class KnowledgeFile:
         text, safety_text = read_text(self.path), read_text(self.safety_path)
         knowledge = parse(text, self.path, handled=self.handled, safety=(safety_text, self.safety_path, self.limits),
                           language=self.language)
-        self.loaded_at = time.time()
+        self.loaded_at, self.version = time.time(), version_of(text, safety_text)
         if self.store:
             self.store.keep_knowledge(text, safety_text)
         return knowledge
 
-    def _reload(self, release=False):
-        """Load the edited files; a refused edit keeps the version served. `release`: give the lock back after."""
+    def _follow_kept(self):
+        """Serve the last good texts kept in Redis when they are not the version served; True when there are some."""
+        kept = self.store.kept_knowledge() if self.store else None
+        if kept is None:
+            return False
+        text, safety_text = kept
+        if version_of(text, safety_text) != self.version:
+            self._knowledge = parse(text, f"{self.path} (last good version, kept in Redis)", handled=self.handled,
+                                    safety=(safety_text, f"{self.safety_path} (last good version, kept in Redis)",
+                                            self.limits), language=self.language)
+            self.loaded_at, self.version = None, version_of(text, safety_text)
+            log.info("serving the last good version of the knowledge, kept in Redis", extra={"version": self.version})
+        return True
+
+    def _locked(self, work):
+        """Run `work` in a thread of its own, then give back the lock current() took."""
+        try:
+            work()
+        except Exception:  # a bug must not leave the process without its knowledge: keep serving the last version
+            log.exception("knowledge reload failed, still serving the last good version")
+        finally:
+            self._lock.release()
+
+    def _reload(self):
+        """Load the edited files; a refused edit keeps the version served, or takes the one kept for all processes."""
         try:
             self._knowledge = self._load()
             self.error = None
             log.info("knowledge reloaded from %s", self.path)
         except KnowledgeError as exc:
             self._refused(exc)
-        except Exception:  # a bug must not leave the process without its knowledge: keep serving the last version
-            log.exception("knowledge reload failed, still serving the last good version")
-            if not release:
-                raise
-        finally:
-            if release:
-                self._lock.release()
+            self._follow_kept()
 
     def _refused(self, exc):
         self.error = exc
@@ -811,6 +882,11 @@ class KnowledgeFile:
 
     def _file_stamp(self):
         return tuple(_stamp(path) for path in (self.path, self.safety_path)) + language_stamps(self.language)
+
+
+def version_of(text, safety_text):
+    """A short name of a version of the knowledge: the same texts, the same name, in every process."""
+    return hashlib.sha256(f"{text}\0{safety_text}".encode()).hexdigest()[:12]
 
 
 def _stamp(path):

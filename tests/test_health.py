@@ -17,10 +17,13 @@ def test_healthz_says_the_process_is_up(whatsapp):
     assert (response.status_code, response.get_json()) == (200, {"status": "ok"})
 
 
-def test_readyz_says_ready_when_redis_answers_and_the_knowledge_is_loaded(whatsapp):
+def test_readyz_says_ready_when_redis_answers_and_the_knowledge_is_loaded(app, whatsapp):
     response = whatsapp.client.get("/readyz")
     assert response.status_code == 200
-    assert response.get_json() == {"ready": True, "redis": "ok", "knowledge": "ok", "kept_on_disk": 0}
+    version = app.extensions["assistant"].knowledge_file.version
+    assert len(version) == 12
+    assert response.get_json() == {"ready": True, "redis": "ok", "knowledge": "ok", "knowledge_version": version,
+                                   "kept_on_disk": 0}
 
 
 def test_metrics_count_what_patients_and_twilio_did(whatsapp):

@@ -19,7 +19,7 @@ import redis
 from twilio.request_validator import RequestValidator
 
 from bot.config import ROOT
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, FIXTURE_KNOWLEDGE, PATIENT, free_port, wait_for
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, FIXTURE_KNOWLEDGE, PATIENT, WhatsApp, editable_knowledge, free_port, wait_for
 
 COSTS = "Costs vary. Ask the care team for an estimate."
 
@@ -128,3 +128,63 @@ def test_every_process_takes_a_valid_edit_and_refuses_a_broken_one(servers):
     edit(servers.knowledge, "    replys: Prices differ.", "    reply: Costs depend on the plan.")
     for server in (first, second, late):
         wait_for(lambda: server.answers("Costs depend on the plan."), f"the fix on port {server.port}", seconds=10)
+
+
+# Careless or hostile files: each refused at once, with its line, while patients keep the last good version.
+HOSTILE = {
+    "nested 20,000 deep": ("    title: Costs\n", "    title: Costs\n    extra: " + "[" * 20000 + "]" * 20000 + "\n"),
+    "50 MB pasted": ("    title: Costs\n", "    title: Costs\n    note: '" + "x" * (50 * 2**20) + "'\n"),
+    "an alias bomb": ("intents:\n", "lol: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"lol{n}: &{chr(98 + n)} [{', '.join([f'*{chr(97 + n)}'] * 9)}]\n" for n in range(9)) + "intents:\n"),
+}
+
+
+@pytest.mark.parametrize("kind", HOSTILE)
+def test_a_hostile_file_is_refused_by_check_in_a_moment_without_a_traceback(tmp_path, kind):
+    path = editable_knowledge(tmp_path)
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    old, new = HOSTILE[kind]
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text.replace(old, new, 1))
+    result = subprocess.run([sys.executable, "-m", "bot", "check", path], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60, env={**os.environ, "LANGUAGE_DIR": ""})
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
+    assert f"error: {path}:" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("kind", HOSTILE)
+def test_patients_keep_the_last_good_version_while_a_hostile_file_is_there(make_app, tmp_path, kind):
+    path = editable_knowledge(tmp_path)
+    app = make_app(KNOWLEDGE_PATH=path)
+    whatsapp, knowledge_file = WhatsApp(app.test_client()), app.extensions["assistant"].knowledge_file
+    version = knowledge_file.version
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    old, new = HOSTILE[kind]
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text.replace(old, new, 1))
+    wait_for(lambda: knowledge_file.current() and knowledge_file.error, "the refusal", seconds=30)
+    assert whatsapp.send("how much does it cost")[0].startswith(COSTS)
+    assert knowledge_file.version == version
+    ready = app.test_client().get("/readyz").get_json()
+    assert ready["knowledge_version"] == version and ready["knowledge_refused"][0].startswith("responses.yaml:")
+
+
+def test_processes_converge_on_one_version_after_a_good_edit_then_a_broken_one(make_app, tmp_path):
+    """A good edit that one process took, then a broken one within a second: the other must not stay behind."""
+    path = editable_knowledge(tmp_path)
+    first, second = make_app(KNOWLEDGE_PATH=path), make_app(KNOWLEDGE_PATH=path)
+    files = [app.extensions["assistant"].knowledge_file for app in (first, second)]
+    original = files[0].version
+    assert files[1].version == original
+
+    edit(tmp_path / "responses.yaml", "Costs vary.", "Prices differ.")
+    wait_for(lambda: files[0].current() and files[0].version != original, "the first process to take the edit")
+    edit(tmp_path / "responses.yaml", "    reply: Prices differ.", "    replys: Prices differ.")
+    # The second process looks at the file only now: it finds the broken edit, never having read the good one.
+    wait_for(lambda: files[1].current() and files[1].error, "the second process to refuse the edit")
+    wait_for(lambda: files[0].current() and files[0].error, "the first process to refuse the edit")
+    wait_for(lambda: files[1].current() and files[1].version == files[0].version, "the processes to agree")
+    for app in (first, second):
+        assert WhatsApp(app.test_client()).send("how much does it cost")[0].startswith("Prices differ.")

@@ -54,7 +54,9 @@ def test_redis_down_gets_an_apology_and_the_message_comes_back_with_redis(test_c
     assert client.get("/healthz").status_code == 200  # the process is fine: nobody should restart it
 
     redis_server.start()  # same port, its data back from the append-only file
-    assert ready(client).get_json() == {"ready": True, "redis": "ok", "knowledge": "ok", "kept_on_disk": 0}
+    version = app.extensions["assistant"].knowledge_file.version
+    assert ready(client).get_json() == {"ready": True, "redis": "ok", "knowledge": "ok", "knowledge_version": version,
+                                        "kept_on_disk": 0}
     transcript = store.transcript(PATIENT)
     assert [(m["role"], m.get("unanswered")) for m in transcript] == [("patient", None), ("assistant", None), ("patient", "redis")]
     assert transcript[-1]["text"] == "how much does it cost" and transcript[-1]["sid"] == lost_form["MessageSid"]
