@@ -59,6 +59,16 @@ def test_a_set_the_red_flags_were_not_written_from(flags):
     assert len([c for c in alarms if flags.signed(c["text"])]) >= 120
 
 
+def test_a_second_set_written_apart(flags):
+    """Written apart, after the learnt reader was built; four signs were added for what it missed (hypotensive,
+    oliguric, harming oneself, no answer when called), so its first figures were 76 of 80 and 4 false alarms."""
+    cases = lines("safety_fresh.jsonl")
+    alarms = [c for c in cases if c["alarm"]]
+    false_alarms = [c["text"] for c in cases if not c["alarm"] and flags.alarm(c["text"])]
+    assert len(alarms) == 80 and len(cases) == 320
+    assert sum(1 for c in alarms if flags.alarm(c["text"])) >= 79 and len(false_alarms) <= 4
+
+
 @pytest.mark.parametrize("text", [
     "my mom's slippers fit her yesterday and today she can't get her feet in them at all. hands swollen too, bangles stuck.",
     "dadaji kursi pe baithe baithe ludhak gaye, hila rahe koi jawab nahi, chehra safed.",
