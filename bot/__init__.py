@@ -26,7 +26,7 @@ def build_assistant(settings):
                   settings.office_hours.zone, settings.LOCK_WAIT, settings.LOCK_TIMEOUT, settings.RATE_WINDOW)
     knowledge_file = KnowledgeFile(settings.KNOWLEDGE_PATH, handled=HANDLERS, store=store,
                                    safety_path=settings.SAFETY_PATH, limits=settings.safety_limits, background=True,
-                                   language=settings.LANGUAGE_DIR)
+                                   language=settings.LANGUAGE_DIR, max_bytes=settings.knowledge_max_bytes)
     handoff = Handoff(store, Jobs(redis_client, settings.KEY_PREFIX), knowledge_file, settings)
     spool = Spool(spool_path(settings.DATA_DIR, settings.REDIS_URL, settings.KEY_PREFIX))
     # Buttons need Twilio's REST API; without a content template every choice goes out as numbered text.

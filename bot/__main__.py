@@ -180,9 +180,9 @@ def _load(settings, path=None, language=None):
     """The knowledge and red flags as the server loads them; with `path`, the matcher of any knowledge file there
     (read with the language files of the folder `language`, if given)."""
     if path:
-        return knowledge.engine(path, settings.SAFETY_PATH, settings.safety_limits, language)
+        return knowledge.engine(path, settings.SAFETY_PATH, settings.safety_limits, language, settings.knowledge_max_bytes)
     return knowledge.load(settings.KNOWLEDGE_PATH, safety_path=settings.SAFETY_PATH, limits=settings.safety_limits,
-                          language=settings.LANGUAGE_DIR)
+                          language=settings.LANGUAGE_DIR, max_bytes=settings.knowledge_max_bytes)
 
 
 def _fraction(value):

@@ -1,5 +1,6 @@
 """Assistant.respond: one inbound patient message in, the replies to send out. No Flask here."""
 
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass
@@ -382,7 +383,7 @@ class Assistant:
         if self.knowledge_file.error:
             report["knowledge"] = "ok; the latest edit of the file was refused, the last good version is in use"
             # Where and why, without the server's folders.
-            report["knowledge_refused"] = [f"{os.path.basename(p.path)}:{p.line}: {p.message}"
+            report["knowledge_refused"] = [str(dataclasses.replace(p, path=os.path.basename(p.path)))
                                            for p in self.knowledge_file.error.problems[:10]]
         report["kept_on_disk"] = self.spool.waiting()
         return report

@@ -91,10 +91,12 @@ def run(path, settings, expectations=None, handled=()):
     path = str(path)
     report = Report(path)
     try:
-        data, lines, written_twice = knowledge.read(knowledge.read_text(path), path)
-        safety = (knowledge.read_text(settings.SAFETY_PATH), settings.SAFETY_PATH, settings.safety_limits)
+        data, lines, written_twice = knowledge.read(knowledge.read_text(path, settings.knowledge_max_bytes), path)
+        safety = (knowledge.read_text(settings.SAFETY_PATH, settings.knowledge_max_bytes), settings.SAFETY_PATH,
+                  settings.safety_limits)
         report.knowledge = knowledge.build(data, lines, path, handled=handled, problems=written_twice, safety=safety,
-                                           language=settings.LANGUAGE_DIR)
+                                           language=knowledge.language_texts(settings.LANGUAGE_DIR,
+                                                                             settings.knowledge_max_bytes))
     except KnowledgeError as exc:
         report.findings = [Finding("error", problem) for problem in exc.problems]
         return report
@@ -119,6 +121,7 @@ def closer_to_another_intent(source, report):
     nine tenths of its phrases.
     """
     intents = source.data["intents"]
+    language = knowledge.language_texts(source.settings.LANGUAGE_DIR, source.settings.knowledge_max_bytes)
     for fold in range(FOLDS):
         held_out, trimmed = [], {}
         for intent_id, body in intents.items():
@@ -133,7 +136,7 @@ def closer_to_another_intent(source, report):
         # The engine alone: learning a model for each of FOLDS rebuilds would take too long for an editor.
         matcher = knowledge.build({**source.data, "intents": trimmed}, source.lines, source.path,
                                   handled=source.handled, safety=source.safety, learn=False,
-                                  language=source.settings.LANGUAGE_DIR).matcher
+                                  language=language).matcher
         for intent_id, index, phrase in held_out:
             match = matcher.match(phrase)
             if match.intent in (None, intent_id):
@@ -147,7 +150,7 @@ def closer_to_another_intent(source, report):
 def red_flags(source, report):
     """The emergency path: safety.yaml reviewed by a clinician, and every emergency phrase of the knowledge opening it."""
     safety_path = source.settings.SAFETY_PATH
-    flags = knowledge.read(knowledge.read_text(safety_path), safety_path)
+    flags = knowledge.read(knowledge.read_text(safety_path, source.settings.knowledge_max_bytes), safety_path)
     data, lines = flags[0], flags[1]
     if not data.get("reviewed_by") or not data.get("reviewed_on"):
         yield Finding("warning", locate(safety_path, lines, ("reviewed_by",), (
@@ -208,7 +211,7 @@ def expectations(source, report):
                                                      "still reach their intent"))
         return
     try:
-        data, lines, written_twice = knowledge.read(knowledge.read_text(path), path)
+        data, lines, written_twice = knowledge.read(knowledge.read_text(path, source.settings.knowledge_max_bytes), path)
     except KnowledgeError as exc:
         yield from (Finding("error", problem) for problem in exc.problems)
         return

@@ -48,6 +48,7 @@ class Settings:
     KNOWLEDGE_PATH: str = _setting(str(ROOT / "responses.yaml"), "The knowledge file: intents, phrases and every reply.")
     LANGUAGE_DIR: str = _setting(str(ROOT / "language"), "The folder of the language files (synonyms.yaml, reading.yaml, out_of_scope.yaml): how patients' words are read, kept by developers. Empty: none.")
     SAFETY_PATH: str = _setting(str(ROOT / "safety.yaml"), "The red flags that open the emergency path, owned by the clinic; reloaded with the knowledge file, and an edit that breaks its must_alarm / must_not_alarm messages is refused.")
+    KNOWLEDGE_MAX_MB: int = _setting(4, "Megabytes the knowledge file, the red flags and each language file may hold; a larger file is refused before it is read (today's are under 0.3 MB).")
     TRANSCRIPT_LIMIT: int = _setting(5000, "Entries (both sides and notes) a transcript may hold before messages over RATE_LIMIT are no longer kept, only counted in a note; nothing already kept is dropped for them.")
     RETENTION_DAYS: int = _setting(90, "Days a conversation's state and transcript are kept after its last message; also how long each question the assistant could not answer is kept for operations.")
     REVIEW_MAX_DAYS: int = _setting(365, "A clinical review (`reviewed_on` of an intent in the knowledge file) older than this many days is reported by `python -m bot check` and the console's knowledge page.")
@@ -109,6 +110,8 @@ class Settings:
             _ = self.template_variables
         except ValueError:
             problems.append('WINDOW_TEMPLATE_VARIABLES must be a JSON object such as {"1": "{coordinator}"}')
+        if self.KNOWLEDGE_MAX_MB < 1:
+            problems.append("KNOWLEDGE_MAX_MB must be at least 1 (megabytes)")
         # A malformed template setting stops the app at start-up rather than a patient's reply later.
         for name in ("quick_reply_sids", "list_picker_sids"):
             try:
@@ -161,6 +164,10 @@ class Settings:
         """The readings (temperature, blood pressure, pulse) that open the emergency path."""
         return Limits(self.FEVER_ALARM_C, self.LOW_BP_SYSTOLIC, self.FAST_PULSE, self.DIARRHOEA_VOMIT_TIMES,
                       self.WEIGHT_GAIN_KG)
+
+    @property
+    def knowledge_max_bytes(self):
+        return self.KNOWLEDGE_MAX_MB * 2**20
 
     @property
     def retention_seconds(self):

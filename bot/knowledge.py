@@ -94,6 +94,17 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
     text (checked where a date is expected), so an impossible one such as 2025-02-30 is named, not a crash.
     Parsed by libyaml where PyYAML has it (several times faster on safety.yaml's long lists)."""
 
+    def construct_object(self, node, deep=False):
+        """A value Python cannot hold (a number of 5,000 digits, `!!int abc`) is a YAML error at its line."""
+        try:
+            return super().construct_object(node, deep)
+        except ValueError as exc:
+            written = node.value if isinstance(node.value, str) else ""
+            shown = written if len(written) <= 30 else written[:30] + "..."
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{shown!r} cannot be read as {node.tag.rpartition(':')[2]} ({str(exc).partition(':')[0]}); "
+                "put it in quotes to keep it as text", node.start_mark) from None
+
 
 _Loader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")]
@@ -105,9 +116,9 @@ _Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|Tr
 # What a knowledge, red-flag or language file may be: today's are well under a megabyte and a dozen levels deep,
 # and none repeats a part by alias. Beyond these a file is refused before it is built, so a careless or hostile
 # edit (a 50 MB paste, 20,000 nested brackets, an alias bomb of a few hundred bytes) costs milliseconds.
-MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_FILE_BYTES = 4 * 2**20  # KNOWLEDGE_MAX_MB's default, for callers without settings
 MAX_DEPTH = 40
-MAX_ALIASES = 100
+MAX_REPEATED = 10_000  # values that aliases (*name) may repeat, in all
 
 
 class KnowledgeError(Exception):
@@ -215,12 +226,12 @@ class Engine:
         return self.matcher.match(text)
 
 
-def engine(path, safety_path=SAFETY_PATH, limits=red_flags.DEFAULT_LIMITS, language=None):
+def engine(path, safety_path=SAFETY_PATH, limits=red_flags.DEFAULT_LIMITS, language=None, max_bytes=MAX_FILE_BYTES):
     """The Engine of any knowledge file: `intents: {ID: {phrases: [...]}}` is enough, with an optional top-level
     `out_of_scope: [...]` of messages about none of them; what else the file holds is this clinic's business. The
     language files of the folder `language` (none by default) read its words. KnowledgeError names file and line."""
     path = str(path)
-    data, lines, problems = read(read_text(path), path)
+    data, lines, problems = read(read_text(path, max_bytes), path)
     checker = _Checker(path, lines, problems)
     raw = data.get("intents") if isinstance(data, dict) else None
     if not isinstance(raw, dict) or not raw:
@@ -233,13 +244,13 @@ def engine(path, safety_path=SAFETY_PATH, limits=red_flags.DEFAULT_LIMITS, langu
                                 unique=False)
         phrases[str(intent_id)] = found
     outside = checker.words(data.get("out_of_scope"), ("out_of_scope",))
-    rules = checker.language(read_language(language, problems), phrases)
+    rules = checker.language(read_language(language_texts(language, max_bytes), problems), phrases)
     if problems:
         raise KnowledgeError(problems)
     rules = dataclasses.replace(rules, out_of_scope=tuple(rules.out_of_scope) + tuple(outside))
     flags = None
     if EMERGENCY in phrases:
-        flags, found = red_flags.build(read_text(safety_path), safety_path, limits,
+        flags, found = red_flags.build(read_text(safety_path, max_bytes), safety_path, limits,
                                        [p for group in phrases.values() for p in group],
                                        [p for i, group in phrases.items() if i != EMERGENCY for p in group]
                                        + list(rules.out_of_scope), phrases[EMERGENCY])
@@ -249,19 +260,21 @@ def engine(path, safety_path=SAFETY_PATH, limits=red_flags.DEFAULT_LIMITS, langu
 
 
 def load(path, required=REQUIRED_INTENTS, handled=(), safety_path=SAFETY_PATH, limits=red_flags.DEFAULT_LIMITS,
-         language=LANGUAGE_DIR):
+         language=LANGUAGE_DIR, max_bytes=MAX_FILE_BYTES):
     """Read and check the knowledge file, the red flags and the language files (of the folder `language`, none when
-    it is empty); raise KnowledgeError naming file, line and field."""
-    return parse(read_text(path), path, required, handled, (read_text(safety_path), safety_path, limits), language)
+    it is empty), each at most `max_bytes`; raise KnowledgeError naming file, line and field."""
+    return parse(read_text(path, max_bytes), path, required, handled, (read_text(safety_path, max_bytes), safety_path, limits),
+                 language_texts(language, max_bytes))
 
 
-def read_text(path):
-    """The file's text, or KnowledgeError when it cannot be read."""
+def read_text(path, max_bytes=MAX_FILE_BYTES):
+    """The file's text, or KnowledgeError when it cannot be read or is larger than `max_bytes`."""
     try:
         # A file far too large is refused before it is read.
         size = os.path.getsize(path)
-        if size > MAX_FILE_BYTES:
-            raise KnowledgeError([_too_large(path, size)])
+        if size > max_bytes:
+            raise KnowledgeError([Problem(str(path), 0, "", f"the file is {size / 2**20:.1f} MB; at most "
+                                          f"{max_bytes / 2**20:g} MB is read (KNOWLEDGE_MAX_MB; is it the right file?)")])
         with open(path, encoding="utf-8") as fh:
             return fh.read()
     except (OSError, UnicodeDecodeError) as exc:
@@ -272,7 +285,7 @@ def parse(text, path="responses.yaml", required=REQUIRED_INTENTS, handled=(), sa
     """Check YAML text and build Knowledge from it; `handled` lists the intents that have a handler in intents/.
 
     `safety` is (text, path, limits) of the red flags, by default the project's safety.yaml; `language` the folder
-    of the language files, by default the project's (none when empty).
+    of the language files, by default the project's (none when empty), or their texts by path.
     """
     data, lines, written_twice = read(text, path)
     return build(data, lines, path, required, handled, written_twice, safety, language=language)
@@ -307,41 +320,49 @@ def read(text, path="responses.yaml"):
     return data, lines, problems
 
 
-def _too_large(path, size):
-    return Problem(str(path), 0, "", f"the file is {size / 2**20:.1f} MB; at most {MAX_FILE_BYTES // 2**20} MB is read "
-                                     "(is it the right file?)")
-
-
 def _screen(text, path):
-    """The Problem that makes the text unsafe to build (too large, too deep, aliases that multiply), or None.
+    """The Problem that makes the text unsafe to build (too deep, aliases that repeat too much), or None.
 
-    Reads the parser's events only, which costs no memory however the aliases would multiply. An alias may
-    repeat a part only if that part holds no alias itself: then all of them together cost at most
-    MAX_ALIASES times the file.
+    Reads the parser's events only, which costs no memory however the aliases would multiply: each alias
+    counts the values of the part it repeats, and the levels it adds where it stands.
     """
-    size = len(text.encode("utf-8", "replace"))
-    if size > MAX_FILE_BYTES:
-        return _too_large(path, size)
-    open_parts, holding_aliases, aliases = [], set(), 0  # open_parts: [anchor, holds an alias] per open list or map
+    values, repeated = 0, 0
+    parts = {}  # anchor: (values, levels) of each part closed so far
+    open_parts = []  # [anchor, values before it, levels of its deepest child] of each list or map still open
     for event in yaml.parse(text, Loader=_Loader):
         line = event.start_mark.line + 1
         if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
             if len(open_parts) == MAX_DEPTH:
                 return Problem(path, line, "", f"lists and maps nested more than {MAX_DEPTH} levels deep")
-            open_parts.append([event.anchor, False])
+            open_parts.append([event.anchor, values, 0])
+            values += 1
         elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
-            anchor, holds = open_parts.pop()
-            if holds:
-                holding_aliases.add(anchor)
-                if open_parts:
-                    open_parts[-1][1] = True
-        elif isinstance(event, yaml.AliasEvent):
-            aliases += 1
-            if aliases > MAX_ALIASES or event.anchor in holding_aliases:
-                return Problem(path, line, "", f"aliases (*{event.anchor}) repeat too much: at most {MAX_ALIASES}, "
-                                               "none of a part that holds aliases itself; write the part out")
+            anchor, before, deepest = open_parts.pop()
+            if anchor:
+                parts[anchor] = (values - before, deepest + 1)
             if open_parts:
-                open_parts[-1][1] = True
+                open_parts[-1][2] = max(open_parts[-1][2], deepest + 1)
+        elif isinstance(event, yaml.ScalarEvent):
+            values += 1
+            if event.anchor:
+                parts[event.anchor] = (1, 0)
+        elif isinstance(event, yaml.AliasEvent):
+            if any(anchor == event.anchor for anchor, _, _ in open_parts):
+                return Problem(path, line, "", f"*{event.anchor} stands inside the part it repeats, which would "
+                                               "never end; write the part out")
+            if event.anchor not in parts:
+                continue  # an alias of no anchor: the parser names it
+            count, levels = parts[event.anchor]
+            repeated += count
+            values += count
+            if repeated > MAX_REPEATED:
+                return Problem(path, line, "", f"aliases (*{event.anchor} and the others) repeat more than "
+                                               f"{MAX_REPEATED:,} values; write the parts out")
+            if len(open_parts) + levels > MAX_DEPTH:
+                return Problem(path, line, "", f"lists and maps nested more than {MAX_DEPTH} levels deep "
+                                               f"(*{event.anchor} adds {levels})")
+            if open_parts:
+                open_parts[-1][2] = max(open_parts[-1][2], levels)
     return None
 
 
@@ -369,16 +390,15 @@ def build(data, lines, path="responses.yaml", required=REQUIRED_INTENTS, handled
     return dataclasses.replace(knowledge, safety=flags)
 
 
-def read_language(folder, problems=None):
-    """[(path, data, lines)] of the language files in `folder` ([] when it is empty; a file it lacks is left out); a
-    file that cannot be read or parsed adds its problem to `problems`, or raises KnowledgeError when none is given."""
+def read_language(language, problems=None):
+    """[(path, data, lines)] of the language files: `language` is their folder ([] when it is empty; a file it lacks
+    is left out) or their texts by path; a file that cannot be read or parsed adds its problem to `problems`, or
+    raises KnowledgeError when none is given."""
+    texts = language if isinstance(language, dict) else dict.fromkeys(_language_paths(language))
     files = []
-    for name in LANGUAGE_FILES if folder else ():
-        path = os.path.join(folder, name)
-        if not os.path.exists(path):
-            continue  # a folder may hold some of the files: the others' entries are empty
+    for path, text in texts.items():
         try:
-            data, lines, twice = read(read_text(path), path)
+            data, lines, twice = read(read_text(path) if text is None else text, path)
         except KnowledgeError as exc:
             if problems is None:
                 raise
@@ -388,6 +408,17 @@ def read_language(folder, problems=None):
             problems.extend(twice)
         files.append((path, data, lines))
     return files
+
+
+def language_texts(folder, max_bytes=MAX_FILE_BYTES):
+    """{path: text} of the language files in `folder` ({} when it is empty), read at once."""
+    return {path: read_text(path, max_bytes) for path in _language_paths(folder)}
+
+
+def _language_paths(folder):
+    # A folder may hold some of the files: the others' entries are empty.
+    paths = (os.path.join(folder, name) for name in LANGUAGE_FILES) if folder else ()
+    return [path for path in paths if os.path.exists(path)]
 
 
 def language_stamps(folder):
@@ -782,8 +813,8 @@ def _spelled(text):
 
 
 class KnowledgeFile:
-    """The current Knowledge of a file and of the red flags (safety.yaml), reloaded when either changes; a broken
-    edit of either keeps the last good version of both.
+    """The current Knowledge of a file, the red flags (safety.yaml) and the language files, reloaded when one
+    changes; a broken edit of any keeps the last good version of all.
 
     With a `store`, the last good texts are also kept in Redis, so a process that starts while a file is
     broken (a new worker, a restart) serves that version instead of refusing to start. With `background`, an
@@ -791,9 +822,10 @@ class KnowledgeFile:
     """
 
     def __init__(self, path, check_every=2.0, handled=(), store=None, safety_path=SAFETY_PATH,
-                 limits=red_flags.DEFAULT_LIMITS, background=False, language=LANGUAGE_DIR):
+                 limits=red_flags.DEFAULT_LIMITS, background=False, language=LANGUAGE_DIR, max_bytes=MAX_FILE_BYTES):
         self.path, self.check_every, self.handled, self.store = path, check_every, tuple(handled), store
         self.safety_path, self.limits, self.background, self.language = safety_path, limits, background, language
+        self.max_bytes = max_bytes
         # The last edit that was refused (a KnowledgeError), None while the file on disk is the one served.
         self.error = None
         # When the version served was read from the file (None: it came from Redis), and when an edit was refused.
@@ -834,27 +866,34 @@ class KnowledgeFile:
         return self._knowledge
 
     def _load(self):
-        text, safety_text = read_text(self.path), read_text(self.safety_path)
-        knowledge = parse(text, self.path, handled=self.handled, safety=(safety_text, self.safety_path, self.limits),
-                          language=self.language)
-        self.loaded_at, self.version = time.time(), version_of(text, safety_text)
+        # Every file is read before any is built, so the version names exactly the texts served.
+        text, safety_text = read_text(self.path, self.max_bytes), read_text(self.safety_path, self.max_bytes)
+        language = {os.path.basename(p): t for p, t in language_texts(self.language, self.max_bytes).items()}
+        knowledge = self._build(text, safety_text, language, "")
+        self.loaded_at, self.version = time.time(), version_of(text, safety_text, language)
         if self.store:
-            self.store.keep_knowledge(text, safety_text)
+            self.store.keep_knowledge(self.version, text, safety_text, language)
         return knowledge
 
     def _follow_kept(self):
         """Serve the last good texts kept in Redis when they are not the version served; True when there are some."""
-        kept = self.store.kept_knowledge() if self.store else None
-        if kept is None:
+        kept_version = self.store.kept_knowledge_version() if self.store else None
+        if kept_version is None:
             return False
-        text, safety_text = kept
-        if version_of(text, safety_text) != self.version:
-            self._knowledge = parse(text, f"{self.path} (last good version, kept in Redis)", handled=self.handled,
-                                    safety=(safety_text, f"{self.safety_path} (last good version, kept in Redis)",
-                                            self.limits), language=self.language)
-            self.loaded_at, self.version = None, version_of(text, safety_text)
-            log.info("serving the last good version of the knowledge, kept in Redis", extra={"version": self.version})
+        kept = self.store.kept_knowledge() if kept_version != self.version else None
+        if kept is not None:
+            version, text, safety_text, language = kept
+            self._knowledge = self._build(text, safety_text, language, " (last good version, kept in Redis)")
+            self.loaded_at, self.version = None, version
+            log.info("serving the last good version of the knowledge, kept in Redis", extra={"version": version})
         return True
+
+    def _build(self, text, safety_text, language, where):
+        """Knowledge from the texts of the files; `where` follows each file's name in what is refused."""
+        folder = self.language or "language"
+        return parse(text, f"{self.path}{where}", handled=self.handled,
+                     safety=(safety_text, f"{self.safety_path}{where}", self.limits),
+                     language={os.path.join(folder, name) + where: t for name, t in language.items()})
 
     def _locked(self, work):
         """Run `work` in a thread of its own, then give back the lock current() took."""
@@ -884,9 +923,11 @@ class KnowledgeFile:
         return tuple(_stamp(path) for path in (self.path, self.safety_path)) + language_stamps(self.language)
 
 
-def version_of(text, safety_text):
-    """A short name of a version of the knowledge: the same texts, the same name, in every process."""
-    return hashlib.sha256(f"{text}\0{safety_text}".encode()).hexdigest()[:12]
+def version_of(text, safety_text, language):
+    """A short name of a version of the knowledge (`language`: the language files' texts by name): the same texts,
+    the same name, in every process."""
+    texts = [text, safety_text] + [f"{name}\0{language[name]}" for name in sorted(language)]
+    return hashlib.sha256("\0".join(texts).encode()).hexdigest()[:12]
 
 
 def _stamp(path):

@@ -913,14 +913,23 @@ class Store:
 
     # What operations staff see: the knowledge file's last good text, unanswered questions, daily activity.
 
-    def keep_knowledge(self, text, safety_text):
-        """Keep the texts of the knowledge file and of the red flags that were just loaded without a problem."""
-        self.redis.mset({f"{self.prefix}knowledge": text, f"{self.prefix}safety": safety_text})
+    def keep_knowledge(self, version, text, safety_text, language):
+        """Keep a version that just loaded without a problem: the texts of the knowledge file, of the red flags and
+        of the language files (by file name), for every process to serve while the files are refused."""
+        self.redis.mset({f"{self.prefix}knowledge-version": version, f"{self.prefix}knowledge": text,
+                         f"{self.prefix}safety": safety_text, f"{self.prefix}language": json.dumps(language)})
+
+    def kept_knowledge_version(self):
+        """The name of the version kept, or None; cheaper than its texts, which change far less often than asked."""
+        return self.redis.get(f"{self.prefix}knowledge-version")
 
     def kept_knowledge(self):
-        """(knowledge text, red flags text) that last loaded without a problem, or None."""
-        text, safety_text = self.redis.mget(f"{self.prefix}knowledge", f"{self.prefix}safety")
-        return (text, safety_text) if text is not None and safety_text is not None else None
+        """(version, knowledge text, red flags text, {language file name: text}) last loaded without a problem, or None."""
+        kept = self.redis.mget(*(f"{self.prefix}{name}" for name in ("knowledge-version", "knowledge", "safety", "language")))
+        if None in kept:
+            return None
+        version, text, safety_text, language = kept
+        return version, text, safety_text, json.loads(language)
 
     def keep_unanswered(self, sender, text, now=None):
         """Keep a question the assistant could not answer (masked number, numbers in the text hidden), and count it.

@@ -8,6 +8,7 @@ import pytest
 from bot.console import hash_password
 from tests.conftest import WhatsApp, editable_knowledge, wait_for
 from tests.test_console import PASSWORD, log_in
+from tests.test_reload import HOSTILE, make_hostile
 
 OTHER = "whatsapp:+919811122233"
 
@@ -112,3 +113,15 @@ def test_a_refused_edit_is_shown_to_operations_until_it_is_fixed(app, ops, accou
         fh.write(good.replace("Costs vary.", "Prices differ."))
     wait_for(lambda: "refused-edit" not in ops.get("/console/").get_data(as_text=True), "the banner to go")
     assert WhatsApp(app.test_client()).send("how much does it cost")[-1].startswith("Prices differ.")
+
+
+@pytest.mark.parametrize("kind", HOSTILE)
+def test_a_hostile_file_is_named_on_the_knowledge_page_with_the_version_served(app, ops, kind):
+    path = app.config["SETTINGS"].KNOWLEDGE_PATH
+    version = app.extensions["assistant"].knowledge_file.version
+    make_hostile(path, kind)
+    wait_for(lambda: "refused-edit" in ops.get("/console/").get_data(as_text=True), "the banner on the queue page")
+    response = ops.get("/console/ops/knowledge")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and f"<li>{path}:" in page
+    assert f'<code class="version">{version}</code>' in page

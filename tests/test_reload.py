@@ -6,6 +6,7 @@ last good version kept in Redis instead of failing to boot.
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -131,26 +132,69 @@ def test_every_process_takes_a_valid_edit_and_refuses_a_broken_one(servers):
 
 
 # Careless or hostile files: each refused at once, with its line, while patients keep the last good version.
+def _repeated_phrases(text):
+    """The first intent's phrases, 20,000 of them, repeated by alias as every other intent's: 440,000 to read."""
+    text = re.sub(r"    phrases:\n(?:    - .*\n)+", "    phrases: *p\n", text)
+    many = ", ".join(f"word{n} more{n}" for n in range(20000))
+    return text.replace("    phrases: *p\n", f"    phrases: &p [{many}]\n", 1)
+
+
 HOSTILE = {
-    "nested 20,000 deep": ("    title: Costs\n", "    title: Costs\n    extra: " + "[" * 20000 + "]" * 20000 + "\n"),
-    "50 MB pasted": ("    title: Costs\n", "    title: Costs\n    note: '" + "x" * (50 * 2**20) + "'\n"),
-    "an alias bomb": ("intents:\n", "lol: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"lol{n}: &{chr(98 + n)} [{', '.join([f'*{chr(97 + n)}'] * 9)}]\n" for n in range(9)) + "intents:\n"),
+    "nested 20,000 deep": lambda text: text.replace(
+        "    title: Costs\n", "    title: Costs\n    extra: " + "[" * 20000 + "]" * 20000 + "\n", 1),
+    "50 MB pasted": lambda text: text.replace(
+        "    title: Costs\n", "    title: Costs\n    note: '" + "x" * (50 * 2**20) + "'\n", 1),
+    "an alias bomb": lambda text: text.replace("intents:\n", "lol: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"lol{n}: &{chr(98 + n)} [{', '.join([f'*{chr(97 + n)}'] * 9)}]\n" for n in range(9)) + "intents:\n", 1),
+    "an alias of itself": lambda text: text.replace("intents:\n", "loop: &loop [x, *loop]\nintents:\n", 1),
+    "a long list repeated": _repeated_phrases,
+    "a number of 5,000 digits": lambda text: text.replace("    title: Costs\n", "    title: " + "9" * 5000 + "\n", 1),
 }
+
+
+def make_hostile(path, kind):
+    """Turn the knowledge file at `path` into one of the HOSTILE kinds."""
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(HOSTILE[kind](text))
+
+
+def check(path, **env):
+    """`python -m bot check PATH` with settings changed: (exit code, everything it printed)."""
+    result = subprocess.run([sys.executable, "-m", "bot", "check", str(path)], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60, env={**os.environ, "LANGUAGE_DIR": "", **env})
+    return result.returncode, result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("kind", HOSTILE)
 def test_a_hostile_file_is_refused_by_check_in_a_moment_without_a_traceback(tmp_path, kind):
     path = editable_knowledge(tmp_path)
-    with open(path, encoding="utf-8") as fh:
-        text = fh.read()
-    old, new = HOSTILE[kind]
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(text.replace(old, new, 1))
-    result = subprocess.run([sys.executable, "-m", "bot", "check", path], cwd=ROOT, capture_output=True, text=True,
-                            timeout=60, env={**os.environ, "LANGUAGE_DIR": ""})
-    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
-    assert f"error: {path}:" in result.stdout + result.stderr
+    make_hostile(path, kind)
+    code, output = check(path)
+    assert code == 1 and "Traceback" not in output
+    assert f"error: {path}:" in output
+    assert len(output.splitlines()) < 20  # a plain error, not one per value an alias repeats
+
+
+@pytest.mark.parametrize("which", ["safety.yaml", "language/synonyms.yaml"])
+def test_a_hostile_red_flags_or_language_file_is_refused_by_check(tmp_path, which):
+    path = editable_knowledge(tmp_path)
+    hostile = tmp_path / which
+    hostile.parent.mkdir(exist_ok=True)
+    hostile.write_text("version: 1\nloop: &loop {again: *loop}\n", encoding="utf-8")
+    settings = {"SAFETY_PATH": str(hostile)} if which == "safety.yaml" else {"LANGUAGE_DIR": str(hostile.parent)}
+    code, output = check(path, **settings)
+    assert code == 1 and "Traceback" not in output
+    assert f"error: {hostile}:2: " in output
+
+
+def test_a_file_over_the_size_set_is_refused(tmp_path):
+    path = editable_knowledge(tmp_path)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write("# " + "x" * (3 * 2**19) + "\n")  # 1.5 MB of comment
+    code, output = check(path, KNOWLEDGE_MAX_MB="1")
+    assert code == 1 and f"error: {path}: the file is 1.5 MB; at most 1 MB is read" in output
 
 
 @pytest.mark.parametrize("kind", HOSTILE)
@@ -159,11 +203,7 @@ def test_patients_keep_the_last_good_version_while_a_hostile_file_is_there(make_
     app = make_app(KNOWLEDGE_PATH=path)
     whatsapp, knowledge_file = WhatsApp(app.test_client()), app.extensions["assistant"].knowledge_file
     version = knowledge_file.version
-    with open(path, encoding="utf-8") as fh:
-        text = fh.read()
-    old, new = HOSTILE[kind]
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(text.replace(old, new, 1))
+    make_hostile(path, kind)
     wait_for(lambda: knowledge_file.current() and knowledge_file.error, "the refusal", seconds=30)
     assert whatsapp.send("how much does it cost")[0].startswith(COSTS)
     assert knowledge_file.version == version
@@ -188,3 +228,27 @@ def test_processes_converge_on_one_version_after_a_good_edit_then_a_broken_one(m
     wait_for(lambda: files[1].current() and files[1].version == files[0].version, "the processes to agree")
     for app in (first, second):
         assert WhatsApp(app.test_client()).send("how much does it cost")[0].startswith("Prices differ.")
+
+
+def test_processes_converge_after_a_good_then_a_broken_edit_of_a_language_file(make_app, tmp_path):
+    """The same race through a language file: its text is part of the version every process serves."""
+    path, language = editable_knowledge(tmp_path), tmp_path / "language"
+    language.mkdir()
+    synonyms = language / "synonyms.yaml"
+    synonyms.write_text("synonyms:\n  cost: [charges]\n", encoding="utf-8")
+    first, second = (make_app(KNOWLEDGE_PATH=path, LANGUAGE_DIR=str(language)) for _ in range(2))
+    files = [app.extensions["assistant"].knowledge_file for app in (first, second)]
+    original = files[0].version
+    assert not WhatsApp(first.test_client()).send("tariff")[0].startswith(COSTS)
+
+    edit(synonyms, "[charges]", "[charges, tariff]")
+    wait_for(lambda: files[0].current() and files[0].version != original, "the first process to take the edit")
+    edit(synonyms, "[charges, tariff]", "[charges, tariff")
+    wait_for(lambda: files[1].current() and files[1].error, "the second process to refuse the edit")
+    wait_for(lambda: files[0].current() and files[0].error, "the first process to refuse the edit")
+    wait_for(lambda: files[1].current() and files[1].version == files[0].version, "the processes to agree")
+    # A process that starts now never saw the good edit: it serves it all the same.
+    late = make_app(KNOWLEDGE_PATH=path, LANGUAGE_DIR=str(language))
+    assert late.extensions["assistant"].knowledge_file.version == files[0].version
+    for app in (first, second, late):
+        assert WhatsApp(app.test_client()).send("tariff")[0].startswith(COSTS)
