@@ -12,7 +12,7 @@ import redis
 from bot import create_app
 from bot.assistant import Inbound
 from bot.spool import Spool
-from tests.conftest import ON_DUTY, PATIENT, RedisServer, WhatsApp, replies_of
+from tests.conftest import ON_DUTY, PATIENT, RedisServer, WhatsApp, replies_of, wait_for
 
 APOLOGY = "Sorry, I cannot answer right now. In an emergency call 112 (emergency) or 108 (ambulance)."
 COSTS = "Costs vary. Ask the care team for an estimate."
@@ -82,11 +82,17 @@ def test_a_frozen_redis_gets_the_apology_not_a_hang(test_config, redis_server):
     assert [m["sid"] for m in store.transcript(PATIENT) if m["role"] == "patient"][0] == frozen_form["MessageSid"]
 
 
+def on_disk(persistence):
+    return persistence["aof_buffer_length"] == 0 and persistence["aof_pending_bio_fsync"] == 0
+
+
 def test_a_killed_embedded_redis_is_started_again_with_its_data(test_config):
     app = create_app({**test_config, "REDIS_URL": ""})
     whatsapp, client = WhatsApp(app.test_client()), app.test_client()
     store = app.extensions["assistant"].store
     assert whatsapp.send("how much does it cost") == [f"{COSTS}\n\n{WELCOME}"]  # the first-contact welcome after it
+    # What the embedded server promises (appendfsync everysec): a write is on disk within a second or two.
+    wait_for(lambda: on_disk(store.redis.info("persistence")), "the append-only file to hold the message", seconds=10)
 
     os.kill(store.redis.pid, signal.SIGKILL)
     assert whatsapp.send("what are the side effects") == [APOLOGY]
