@@ -152,8 +152,7 @@ class Settings:
         if self.production and len(self.SECRET_KEY) < 32:
             problems.append("SECRET_KEY is not set or shorter than 32 characters: set it to a long random string, "
                             "e.g. the output of `python3 -c 'import secrets; print(secrets.token_hex(32))'`")
-        if (self.QUICK_REPLY_SIDS or self.LIST_PICKER_SIDS) and not (
-                self.TWILIO_ACCOUNT_SID and self.TWILIO_AUTH_TOKEN and (self.TWILIO_FROM or self.TWILIO_MESSAGING_SERVICE_SID)):
+        if (self.QUICK_REPLY_SIDS or self.LIST_PICKER_SIDS) and self.sending_missing:
             problems.append("QUICK_REPLY_SIDS / LIST_PICKER_SIDS send through Twilio's REST API: set TWILIO_ACCOUNT_SID, "
                             "TWILIO_AUTH_TOKEN and TWILIO_FROM (or TWILIO_MESSAGING_SERVICE_SID) too")
         if problems:

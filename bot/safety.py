@@ -188,8 +188,10 @@ class Safety:
         """(the red flag the signs find, or None; whether they saw one and set it aside)."""
         found, seen = None, False
         folded = fold(text)
+        # The whole message's words, read once: for a death told of and for a quoted leaflet.
+        words = list(self.reader.read(surface(folded)))
         # A death told of ("papa nahi rahe kal raat") gets the bereavement reply, never the emergency one.
-        if self.bereaved.found(list(self.reader.read(surface(folded)))):
+        if self.bereaved.found(words):
             return None, True
         for sentence in _SENTENCE.split(folded):
             for part in self._parts(sentence):
@@ -201,10 +203,8 @@ class Safety:
                     found = alarm
         # A forwarded leaflet or a brochure quoted ("it says IL-2 can cause low BP") tells of no one, unless the
         # message says something is happening now.
-        if found and not found.helpline:
-            words = list(self.reader.read(surface(folded)))
-            if self.quoting.found(words) and not self._now(words):
-                return None, True
+        if found and not found.helpline and self.quoting.found(words) and not self._now(words):
+            return None, True
         return found, seen
 
     def _parts(self, sentence):
