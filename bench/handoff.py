@@ -34,7 +34,9 @@ def claim_contention(store, coordinators, chats):
     times, winners = [], []
     for n in range(chats):
         sender = f"bench:race:{n}"
-        store.escalate(sender, "asked")
+        # Queued as the patient's turn ends, as a request for a person is.
+        with store.lock(sender) as lock:
+            lock.conversation.escalate("asked")
         barrier, wins = threading.Barrier(coordinators + 1), []
 
         def press(name):

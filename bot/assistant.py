@@ -45,9 +45,9 @@ class Turn:
     inbound: Inbound
     intent: str
     reply: str
-    # The conversation as the sender's turn read it, and what the message changes (store.Conversation).
+    # The conversation as the sender's turn read it, and what the message changes (store.Conversation): the one
+    # way a handler writes, so that everything a message changes is written as its turn ends.
     conversation: object
-    store: object
     knowledge: object
     handoff: object = None
 
@@ -88,7 +88,10 @@ class Assistant:
             # every message is still kept, and an emergency is still answered.
             if lock.count > self.settings.RATE_LIMIT and not self._emergency(inbound):
                 return self._hold_back(inbound, lock)
-            return self._converse(inbound, lock.conversation)
+            replies = self._converse(inbound, lock.conversation)
+        # Alerts and a coordinator's held messages go out once the turn that set them going is written.
+        self.handoff.turn_ended(inbound.sender, lock.conversation)
+        return replies
 
     def _converse(self, inbound, conversation):
         """Steps 3 to 8 of the pipeline in DESIGN.md, under the sender's lock, on the conversation it read."""
@@ -102,7 +105,7 @@ class Assistant:
         conversation.count_message(answer.intent)
         if answer.erase:
             # The patient asked for their data to be erased: nothing of this exchange is kept either.
-            self.store.forget(inbound.sender)
+            conversation.erase()
             return answer.pages
         sent, replies = self._send(inbound.sender, answer, conversation, words)
         # Both sides go to the transcript and the state is saved, also when nothing was sent.
@@ -128,8 +131,7 @@ class Assistant:
         # An opted-out patient gets nothing until they write START (an emergency, above, is still answered).
         if conversation.opted_out:
             if command == "start":
-                self.store.opt_in(inbound.sender)
-                conversation.opted_out = False
+                conversation.opt_in()
                 return Answer(None, [words.message("opted_in")])
             return Answer(None)
         # STOP works in every mode; it is confirmed once, and after that nothing is sent.
@@ -137,7 +139,7 @@ class Assistant:
             return self._run("opt_out", inbound, conversation, words)
         # Human mode: while a coordinator is awaited or writing, the assistant is silent; the console shows the message.
         if conversation.chat:
-            return Answer(None, self.handoff.patient_wrote(inbound, conversation.chat, command, words))
+            return Answer(None, self.handoff.patient_wrote(conversation, command, words))
         # Media, locations, empty and oversized messages: say what can be read instead of guessing.
         unreadable = self._unreadable(inbound, body)
         if unreadable:
@@ -248,7 +250,7 @@ class Assistant:
         pages = words.pages(intent_id)
         if handler is None:
             return Answer(intent_id, pages, words.knowledge.intents[intent_id].followups)
-        turn = Turn(inbound, intent_id, pages[0], conversation, self.store, words.knowledge, handoff=self.handoff)
+        turn = Turn(inbound, intent_id, pages[0], conversation, words.knowledge, handoff=self.handoff)
         return Answer(intent_id, handler(turn))
 
     def _send(self, sender, answer, conversation, words):
@@ -259,7 +261,7 @@ class Assistant:
         message = lay_out(answer, words, state, self._welcome(answer, conversation, words))
         if message.choices:
             state["choices"] = [intent_id for intent_id, _ in message.choices]
-        return self._deliver(sender, message, words)
+        return self._deliver(sender, message, conversation, words)
 
     def _welcome(self, answer, conversation, words):
         """The welcome notice on first contact (or after it changed), recorded as seen; else None."""
@@ -270,7 +272,7 @@ class Assistant:
         conversation.record_notice(version)
         return words.message("welcome")
 
-    def _deliver(self, sender, message, words):
+    def _deliver(self, sender, message, conversation, words):
         """Choices as buttons through Twilio's REST API when a template fits, else the text for the webhook's answer.
 
         A welcome that did not fit with the answer goes after it, as a message of its own in the webhook's answer.
@@ -284,7 +286,7 @@ class Assistant:
             self.outbound.send(sender, content_sid=template[0], variables=template[1])
         except SendError as error:
             if error.code in OPTED_OUT_CODES:
-                self.store.opt_out(sender)
+                conversation.opt_out()
                 return [], []
             # The buttons did not go out; the same words as text in the webhook's answer still reach the patient.
             return [text] + notice, [text] + notice
@@ -343,6 +345,9 @@ class Assistant:
                 self.store.append(inbound.sender, "patient", inbound.body, message_sid=inbound.message_sid,
                                   media=inbound.num_media or None, unanswered=reason)
                 self.store.append(inbound.sender, "assistant", self.apology())
+                # The patient had the emergency numbers in the apology; a coordinator must still see it at once.
+                if self._emergency(inbound):
+                    self.handoff.emergency_unanswered(inbound)
                 return reason
             except redis.RedisError:
                 pass
@@ -368,6 +373,7 @@ class Assistant:
                                 unanswered="redis", at=kept["at"])
             if self.knowledge_file.current().safety.alarm(inbound.body[:MAX_BODY]):
                 self.handoff.escalate(inbound, conversation, "emergency", urgent=True)
+        self.handoff.turn_ended(inbound.sender, conversation)
 
     def check(self):
         """What /readyz reports: Redis answers, the knowledge is loaded, and how many messages wait on disk."""

@@ -9,6 +9,7 @@ from bot.knowledge import fill
 from bot.logs import mask
 from bot.outbound import OPTED_OUT_CODES, WINDOW_CLOSED
 from bot.replies import Words
+from bot.store import Escalation
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class Handoff:
     # The patient's side.
 
     def escalate(self, inbound, conversation, reason, urgent=False, now=None):
-        """Queue the chat for a coordinator (urgent ones on top) and alert the on-duty numbers; returns the chat.
+        """Queue the chat for a coordinator (urgent ones on top) as the patient's turn ends; `turn_ended` alerts.
 
         `conversation` is the patient's turn (store.Conversation): the chat's event goes to the transcript with it.
         """
@@ -43,14 +44,32 @@ class Handoff:
         # Outside office hours only urgent chats wake anyone; the others alert when the office opens.
         alerting = urgent or self.hours.is_open(now)
         # The escalation records the alert's time itself, so alerting costs no round trip of its own.
-        chat, change = self.store.escalate(inbound.sender, reason, urgent, inbound.profile_name, now, alerting)
-        if change == "new":
+        conversation.escalate(reason, urgent, inbound.profile_name, now, alerting)
+
+    def turn_ended(self, sender, conversation):
+        """Once the patient's turn is written: alert about its escalation, send the coordinator's messages it took."""
+        if conversation.escalation:
+            self._announce(conversation.escalation)
+        # The patient's message reopened WhatsApp's window: what the coordinator wrote meanwhile goes out now.
+        for entry in conversation.taken:
+            self._queue_for_patient(sender, entry["text"], entry["ref"], by=entry.get("by", ""))
+
+    def emergency_unanswered(self, inbound, now=None):
+        """A message describing an emergency that could not be answered: its chat goes urgent to the queue all the same."""
+        escalation = Escalation("emergency", True, inbound.profile_name, time.time() if now is None else now, True)
+        self.store.escalate(inbound.sender, escalation)
+        if escalation.change == "new":
+            self.store.append(inbound.sender, "event", "", event="waiting", reason="emergency")
+        self._announce(escalation)
+
+    def _announce(self, escalation):
+        """Count, alert and log an escalation once the store has written it."""
+        if escalation.change == "new":
             metrics.HANDOFFS.inc()
-            conversation.append("event", "", event="waiting", reason=reason)
-        if change and alerting:
-            self._alert(chat, "alert_urgent" if urgent else "alert_new", now)
-        log.info("chat %s escalated (%s%s)", chat["id"], reason, ", urgent" if urgent else "")
-        return chat
+        if escalation.change and escalation.alerting:
+            self._alert(escalation.chat, "alert_urgent" if escalation.urgent else "alert_new", escalation.since)
+        urgent = ", urgent" if escalation.urgent else ""
+        log.info("chat %s escalated (%s%s)", escalation.chat["id"], escalation.reason, urgent)
 
     def waiting_message(self, words, reply=None, now=None):
         """What a patient joining the queue is told: `reply` (or handoff_waiting) in office hours, the next opening outside."""
@@ -66,17 +85,16 @@ class Handoff:
             return self.say("emergency_in_hours", words)
         return self.say("emergency_after_hours", words, opens=self.hours.opening_text(now))
 
-    def patient_wrote(self, inbound, chat, command, words, now=None):
+    def patient_wrote(self, conversation, command, words, now=None):
         """A message while a coordinator is awaited or writing: the replies (usually none: the assistant is silent)."""
-        if chat["status"] == "waiting" and command == "cancel":
-            if self.store.release(inbound.sender):
-                self.store.append(inbound.sender, "event", "", event="cancelled")
+        status = conversation.chat["status"]
+        if status == "waiting" and command == "cancel":
+            conversation.release("cancelled")
             return [self.say("handoff_cancelled", words)]
-        if chat["status"] == "claimed":
-            self.store.touch(inbound.sender, now)
-            # The patient's message reopens WhatsApp's window: what the coordinator wrote meanwhile goes out now.
-            for entry in self.store.take_held(inbound.sender):
-                self._queue_for_patient(inbound.sender, entry["text"], entry["ref"], by=entry.get("by", ""))
+        if status == "claimed":
+            conversation.touch(now)
+            # Sent once the turn is written (turn_ended).
+            conversation.take_held()
         return []
 
     # The coordinators' side.

@@ -5,7 +5,7 @@ from bot.replies import PENDING
 
 def opt_out(turn):
     """Stop every message to the patient until they write START; this confirmation is the last one."""
-    turn.store.opt_out(turn.inbound.sender)
+    turn.conversation.opt_out()
     for key in PENDING:
         turn.state.pop(key, None)
     return [turn.reply]

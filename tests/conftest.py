@@ -212,10 +212,31 @@ def app(make_app):
     return make_app()
 
 
+def conversation_of(store, sender):
+    """The sender's conversation as their next message would find it (a turn taken and given back, changing nothing)."""
+    with store.lock(sender) as lock:
+        return lock.conversation
+
+
+def saw_the_welcome(store, sender, version):
+    """The sender was shown welcome notice `version` with an earlier answer, as that message's turn recorded it."""
+    with store.lock(sender) as lock:
+        lock.conversation.record_notice(version)
+    # That turn stands for a message of long ago: it counts in no rate window.
+    store.redis.delete(store.key("rate", sender))
+
+
+def queue_chat(store, sender, reason, **details):
+    """The sender's chat queued as one of their turns ends (Conversation.escalate's `details`); (chat, change)."""
+    with store.lock(sender) as lock:
+        escalation = lock.conversation.escalate(reason, **details)
+    return escalation.chat, escalation.change
+
+
 @pytest.fixture
 def returning(app, store):
     """The patient has chatted before: the first-contact welcome is not part of the flow."""
-    store.record_notice(PATIENT, app.extensions["assistant"].knowledge_file.current().notice_version)
+    saw_the_welcome(store, PATIENT, app.extensions["assistant"].knowledge_file.current().notice_version)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import pytest
 
 from bot import create_app
 from bot.assistant import Inbound
-from tests.conftest import FIXTURE_KNOWLEDGE
+from tests.conftest import FIXTURE_KNOWLEDGE, conversation_of, saw_the_welcome
 
 PATIENT = "whatsapp:+919800000001"
 WELCOME = "Notice: information, not medical advice. AGENT for a person, STOP to stop."
@@ -32,7 +32,7 @@ def assistant(app):
 @pytest.fixture
 def chat(assistant):
     """A patient who has already seen the welcome notice; `chat("text")` returns the replies."""
-    assistant.store.record_notice(PATIENT, "test-1")
+    saw_the_welcome(assistant.store, PATIENT, "test-1")
     return lambda text, **fields: say(assistant, text, **fields)
 
 
@@ -97,8 +97,8 @@ def test_thanks_closes_the_topic(chat):
 
 def test_a_greeting_mid_conversation_keeps_the_rest_of_the_state(chat, assistant):
     chat("hindi")
-    state = assistant.store.load(PATIENT)
-    assistant.store.save(PATIENT, {**state, "handoff": "waiting"})
+    with assistant.store.lock(PATIENT) as lock:
+        lock.conversation.save({**lock.conversation.state, "handoff": "waiting"})
     chat("hello")
     state = assistant.store.load(PATIENT)
     assert state["handoff"] == "waiting" and state["lang"] == "hi"
@@ -110,7 +110,7 @@ def test_the_first_reply_carries_the_welcome_once(assistant):
     # The welcome goes after the answer, so nothing of the answer is pushed down or onto a second page.
     assert say(assistant, "how much does it cost") == [f"{COSTS}\n\n{WELCOME}"]
     assert say(assistant, "how much does it cost") == [COSTS]
-    assert assistant.store.notice(PATIENT) == "test-1"
+    assert conversation_of(assistant.store, PATIENT).notice == "test-1"
 
 
 def test_a_changed_notice_is_shown_again(app, test_config, tmp_path):
@@ -119,7 +119,7 @@ def test_a_changed_notice_is_shown_again(app, test_config, tmp_path):
     edited.write_text(FIXTURE_KNOWLEDGE.read_text(encoding="utf-8").replace("notice_version: test-1", "notice_version: test-2"), encoding="utf-8")
     assistant = create_app({**test_config, "KNOWLEDGE_PATH": str(edited)}).extensions["assistant"]
     assert say(assistant, "how much does it cost") == [f"{COSTS}\n\n{WELCOME}"]
-    assert assistant.store.notice(PATIENT) == "test-2"
+    assert conversation_of(assistant.store, PATIENT).notice == "test-2"
 
 
 def test_an_emergency_first_gets_only_the_emergency_reply(assistant):
@@ -195,15 +195,15 @@ def test_stop_is_confirmed_once_then_silence_until_start(chat, assistant):
 
 def test_hinglish_opt_out_is_confirmed_in_hindi(chat, assistant):
     assert chat("band karo") == ["अब आपको कोई मैसेज नहीं आएगा। फिर से शुरू करने के लिए START लिखें।"]
-    assert assistant.store.opted_out(PATIENT)
+    assert conversation_of(assistant.store, PATIENT).opted_out
     assert chat("side effect kya hai") == []
 
 
 def test_an_opt_out_in_a_sentence_is_asked_about_and_stops_messages_after_yes(chat, assistant):
     assert chat("please stop sending me these messages") == [f"Stop all messages? Reply YES to stop. {SOS}"]
-    assert not assistant.store.opted_out(PATIENT)
+    assert not conversation_of(assistant.store, PATIENT).opted_out
     assert chat("yes") == ["You will get no more messages. Write START to resume."]
-    assert assistant.store.opted_out(PATIENT)
+    assert conversation_of(assistant.store, PATIENT).opted_out
     assert chat("how much does it cost") == []
 
 
@@ -213,7 +213,7 @@ def test_an_opt_out_in_a_sentence_followed_by_a_question_keeps_messages_on(chat,
     assert chat("how much does it cost") == [COSTS]
     # A later YES no longer answers the question: it is read as any text.
     assert chat("yes") == [FALLBACK]
-    assert not assistant.store.opted_out(PATIENT)
+    assert not conversation_of(assistant.store, PATIENT).opted_out
 
 
 def test_an_emergency_while_opted_out_still_gets_the_emergency_reply(chat):
@@ -369,7 +369,7 @@ def test_a_retry_of_a_handled_message_gets_nothing_and_is_not_recorded_again(cha
 def limited(make_app):
     """An assistant that lets a sender send 3 messages a minute, to a patient who has seen the welcome."""
     assistant = make_app(RATE_LIMIT=3).extensions["assistant"]
-    assistant.store.record_notice(PATIENT, "test-1")
+    saw_the_welcome(assistant.store, PATIENT, "test-1")
     return assistant
 
 
@@ -385,7 +385,7 @@ def test_a_flood_gets_one_notice_then_silence_and_every_message_is_kept(limited)
 
 def test_a_flood_at_the_transcripts_limit_is_counted_in_a_note_and_nothing_kept_is_dropped(make_app):
     assistant = make_app(RATE_LIMIT=3, TRANSCRIPT_LIMIT=12).extensions["assistant"]
-    assistant.store.record_notice(PATIENT, "test-1")
+    saw_the_welcome(assistant.store, PATIENT, "test-1")
     for n in range(20):
         say(assistant, f"how much does it cost {n}", message_sid=f"SM{n}")
     # An emergency still gets through, and is kept.

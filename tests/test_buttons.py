@@ -6,7 +6,7 @@ import pytest
 
 from bot import create_app
 from bot.config import ConfigError
-from tests.conftest import PATIENT, WhatsApp, replies_of
+from tests.conftest import PATIENT, WhatsApp, conversation_of, replies_of
 
 QUICK_2 = "HX" + "2" * 32
 LIST_4 = "HX" + "4" * 32
@@ -83,7 +83,7 @@ def test_a_patient_twilio_reports_as_opted_out_is_marked_and_left_alone(whatsapp
     whatsapp.send("what are the side effects")
     twilio_api.refuse(code, message="Attempt to send to unsubscribed recipient")
     assert whatsapp.send("what are the side effects") == []
-    assert store.opted_out(PATIENT)
+    assert conversation_of(store, PATIENT).opted_out
     assert whatsapp.send("how much does it cost") == []
     assert whatsapp.send("START") == ["Messages are on again."]
 

@@ -8,7 +8,7 @@ import pytest
 from bot import create_app
 from bot.assistant import Inbound
 from bot.console import hash_password
-from tests.conftest import CLINIC_NUMBER, FIXTURE_KNOWLEDGE
+from tests.conftest import CLINIC_NUMBER, FIXTURE_KNOWLEDGE, queue_chat
 
 PASSWORD = "correct horse battery"
 SENDER = "whatsapp:+919800000001"
@@ -357,7 +357,7 @@ def test_the_console_says_when_the_24_hour_window_is_closed(test_config, account
     app = create_app({**test_config, "WINDOW_TEMPLATE_SID": "HX" + "d" * 32})
     store = app.extensions["assistant"].store
     store.append(SENDER, "patient", "agent", at=1_000_000)  # a message from long ago
-    store.escalate(SENDER, "asked", profile="Asha")
+    queue_chat(store, SENDER, "asked", profile="Asha")
     client, _ = log_in(app)
     chat = store.chat(SENDER)
     post(client, f"/console/chats/{chat['id']}/claim")

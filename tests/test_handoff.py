@@ -13,8 +13,7 @@ import pytest
 from bot import create_app
 from bot.assistant import Inbound
 from bot.hours import DAYS
-from bot.store import Conversation
-from tests.conftest import CLINIC_NUMBER, ON_DUTY
+from tests.conftest import CLINIC_NUMBER, ON_DUTY, WhatsApp, saw_the_welcome
 
 SENDER = "whatsapp:+919800000001"
 OTHER = "whatsapp:+919800000002"
@@ -33,7 +32,7 @@ def assistant(app):
     assistant = app.extensions["assistant"]
     # Both patients have chatted before: the first-contact welcome is not part of these flows.
     for sender in (SENDER, OTHER):
-        assistant.store.record_notice(sender, assistant.knowledge_file.current().notice_version)
+        saw_the_welcome(assistant.store, sender, assistant.knowledge_file.current().notice_version)
     return assistant
 
 
@@ -129,6 +128,35 @@ def test_an_emergency_gets_the_instructions_and_goes_to_the_top_of_the_queue(app
     assert all(m["Body"].startswith("URGENT whatsapp:+*********001") for m in twilio_api.messages)
 
 
+@pytest.mark.parametrize("failure", ["busy", "broken"])
+def test_an_emergency_that_could_not_be_answered_still_goes_urgent_to_the_queue(make_app, twilio_api, failure):
+    app = make_app(LOCK_WAIT=0.2)
+    store = app.extensions["assistant"].store
+    whatsapp = WhatsApp(app.test_client(), sender=SENDER)
+    if failure == "busy":
+        # The patient's previous message is still being answered: this one waits for its turn, then gives up.
+        with store.lock(SENDER, "SMheld"):
+            response = whatsapp.send("i cannot breathe")
+    else:
+        # Something kept about the patient cannot be read: answering fails.
+        store.redis.set(store.key("state", SENDER), "{broken")
+        response = whatsapp.send("i cannot breathe")
+    assert "112" in response[0]  # the apology carries the emergency numbers
+    [chat] = store.waiting()
+    assert (chat["sender"], chat["urgent"], chat["reason"]) == (SENDER, True, "emergency")
+    run_jobs(app)
+    assert sorted(m["To"] for m in twilio_api.messages) == sorted(ON_DUTY)
+    assert all(m["Body"].startswith("URGENT whatsapp:+*********001") for m in twilio_api.messages)
+
+
+def test_a_calm_message_that_could_not_be_answered_queues_nothing(make_app, twilio_api):
+    app = make_app(LOCK_WAIT=0.2)
+    store = app.extensions["assistant"].store
+    with store.lock(SENDER, "SMheld"):
+        WhatsApp(app.test_client(), sender=SENDER).send("how much does it cost")
+    assert store.waiting() == []
+
+
 def test_an_emergency_while_waiting_raises_the_chat_to_urgent(app, assistant, store, twilio_api):
     say(assistant, "agent", sender=OTHER)
     say(assistant, "agent")
@@ -151,7 +179,7 @@ def test_outside_office_hours_the_patient_is_told_when_and_only_emergencies_aler
     app = create_app({**test_config, "OFFICE_HOURS": closed_hours()})
     assistant, store = app.extensions["assistant"], app.extensions["assistant"].store
     for sender in (SENDER, OTHER):
-        store.record_notice(sender, assistant.knowledge_file.current().notice_version)
+        saw_the_welcome(store, sender, assistant.knowledge_file.current().notice_version)
     hours = assistant.handoff.hours
     opens = hours.next_opening(time.time())
     [reply] = say(assistant, "agent")
@@ -257,8 +285,9 @@ def test_an_unclaimed_chat_alerts_again(app, assistant, handoff, twilio_api):
 def test_a_chat_raised_to_urgent_alerts_then_and_reminds_from_then(app, assistant, handoff, store, twilio_api):
     say(assistant, "agent")
     later = time.time() + 20 * 60
-    handoff.escalate(Inbound(sender=SENDER, body="chest pain now"), Conversation({}, False, None, None), "emergency",
-                     urgent=True, now=later)
+    with store.lock(SENDER) as lock:
+        handoff.escalate(Inbound(sender=SENDER, body="chest pain now"), lock.conversation, "emergency", urgent=True, now=later)
+    handoff.turn_ended(SENDER, lock.conversation)
     run_jobs(app, later)
     assert {m["Body"].split(" ")[0] for m in twilio_api.messages[-len(ON_DUTY):]} == {"URGENT"}
     twilio_api.messages.clear()

@@ -1,11 +1,12 @@
 """The console's operations pages over HTTP: who may see them, the activity counts, the knowledge file's state."""
 
 import re
-import time
+from datetime import timedelta, timezone
 
 import pytest
 
 from bot.console import hash_password
+from bot.store import Store
 from tests.conftest import WhatsApp, editable_knowledge, wait_for
 from tests.test_console import PASSWORD, log_in
 from tests.test_reload import HOSTILE, make_hostile
@@ -74,10 +75,12 @@ def test_activity_counts_messages_patients_misses_handoffs_and_intents(app, what
 
 
 def test_each_day_is_counted_on_its_own(store):
-    store.count_message("whatsapp:+911", "costs", now=time.time() - 86400)
-    store.count_message("whatsapp:+911", "costs")
-    store.count_message("whatsapp:+912")
-    yesterday, today = store.activity(2)
+    # Two clinics' clocks a day apart (UTC-10 and UTC+14): the first one's today is the second one's yesterday.
+    behind, ahead = (Store(store.redis, store.prefix, zone=timezone(timedelta(hours=hours))) for hours in (-10, 14))
+    for clinic, sender, intent in ((behind, "whatsapp:+911", "costs"), (ahead, "whatsapp:+911", "costs"), (ahead, "whatsapp:+912", None)):
+        with clinic.lock(sender) as lock:
+            lock.conversation.count_message(intent)
+    yesterday, today = ahead.activity(2)
     assert (yesterday["messages"], yesterday["patients"], today["messages"], today["patients"]) == (1, 1, 2, 2)
 
 

@@ -11,8 +11,8 @@ import pytest
 import redis
 
 from bot.config import ROOT
-from bot.store import WAITER_SILENCE, LockTimeout, Store, connect
-from tests.conftest import RedisServer
+from bot.store import WAITER_SILENCE, LockTimeout, Store, connect, scripts
+from tests.conftest import RedisServer, conversation_of, queue_chat
 
 
 @pytest.fixture(scope="module", params=["embedded", "server"])
@@ -35,7 +35,8 @@ def backend(redis_client):
 
 def test_state_round_trips(backend):
     assert backend.load("whatsapp:+911") == {}
-    backend.save("whatsapp:+911", {"menu": ["costs"], "misses": 1, "more": {"pages": ["दुष्प्रभाव"]}})
+    with backend.lock("whatsapp:+911") as lock:
+        lock.conversation.save({"menu": ["costs"], "misses": 1, "more": {"pages": ["दुष्प्रभाव"]}})
     assert backend.load("whatsapp:+911") == {"menu": ["costs"], "misses": 1, "more": {"pages": ["दुष्प्रभाव"]}}
     assert backend.load("whatsapp:+912") == {}
 
@@ -54,55 +55,68 @@ def test_the_transcript_keeps_every_entry_of_the_retention_time_and_drops_older_
 
 
 def test_everything_expires_after_the_retention_time(backend):
-    backend.save("whatsapp:+911", {"a": 1})
+    with backend.lock("whatsapp:+911") as lock:
+        lock.conversation.save({"a": 1})
     backend.append("whatsapp:+911", "patient", "hi")
     for kind in ("state", "transcript"):
         assert 3500 < backend.redis.ttl(backend.key(kind, "whatsapp:+911")) <= 3600
 
 
-def test_forget_erases_every_key_of_the_sender_only(backend):
+def test_erasure_removes_every_key_of_the_sender_only(backend):
     for sender in ("whatsapp:+911", "whatsapp:+912"):
-        backend.save(sender, {"a": 1})
-        backend.append(sender, "patient", "hi")
-        backend.opt_out(sender)
-        backend.record_notice(sender, "v1")
-    backend.forget("whatsapp:+911")
+        with backend.lock(sender) as lock:
+            lock.conversation.save({"a": 1})
+            lock.conversation.append("patient", "hi")
+            lock.conversation.opt_out()
+            lock.conversation.record_notice("v1")
+    with backend.lock("whatsapp:+911") as lock:
+        lock.conversation.erase()
     assert backend.redis.keys(f"{backend.prefix}*whatsapp:+911") == []
-    assert backend.load("whatsapp:+912") == {"a": 1} and backend.opted_out("whatsapp:+912")
-    assert backend.notice("whatsapp:+912") == "v1"
+    other = conversation_of(backend, "whatsapp:+912")
+    assert (other.state, other.opted_out, other.notice) == ({"a": 1}, True, "v1")
 
 
 def test_opting_out_and_back_in(backend):
-    assert not backend.opted_out("whatsapp:+911")
-    backend.opt_out("whatsapp:+911")
-    assert backend.opted_out("whatsapp:+911") and not backend.opted_out("whatsapp:+912")
-    backend.opt_in("whatsapp:+911")
-    assert not backend.opted_out("whatsapp:+911")
+    assert not conversation_of(backend, "whatsapp:+911").opted_out
+    with backend.lock("whatsapp:+911") as lock:
+        lock.conversation.opt_out()
+    assert conversation_of(backend, "whatsapp:+911").opted_out and not conversation_of(backend, "whatsapp:+912").opted_out
+    with backend.lock("whatsapp:+911") as lock:
+        lock.conversation.opt_in()
+    assert not conversation_of(backend, "whatsapp:+911").opted_out
+    # Twilio refusing a send to the patient opts them out too, outside any turn of theirs.
+    backend.opt_out("whatsapp:+912")
+    assert conversation_of(backend, "whatsapp:+912").opted_out
 
 
 def test_the_notice_version_seen_is_recorded(backend):
-    assert backend.notice("whatsapp:+911") is None
-    backend.record_notice("whatsapp:+911", "2025-06-01")
-    assert backend.notice("whatsapp:+911") == "2025-06-01"
+    assert conversation_of(backend, "whatsapp:+911").notice is None
+    with backend.lock("whatsapp:+911") as lock:
+        lock.conversation.record_notice("2025-06-01")
+    assert conversation_of(backend, "whatsapp:+911").notice == "2025-06-01"
 
 
 def test_a_new_message_extends_the_retention_of_every_key(backend):
     sender = "whatsapp:+911"
-    backend.opt_out(sender)
-    backend.record_notice(sender, "v1")
+    with backend.lock(sender) as lock:
+        lock.conversation.opt_out()
+        lock.conversation.record_notice("v1")
     for kind in ("optout", "notice"):
         backend.redis.expire(backend.key(kind, sender), 60)
-    backend.save(sender, {"a": 1})
+    with backend.lock(sender) as lock:
+        lock.conversation.save({"a": 1})
     for kind in ("state", "optout", "notice"):
         assert 3500 < backend.redis.ttl(backend.key(kind, sender)) <= 3600
 
 
 def test_a_turn_reads_the_conversation_and_writes_its_changes_as_it_ends(backend):
     sender = "whatsapp:+911"
-    backend.save(sender, {"lang": "hi"})
-    backend.opt_out(sender)
-    backend.record_notice(sender, "v1")
-    backend.escalate(sender, "asked", profile="Asha")
+    with backend.lock(sender) as lock:
+        lock.conversation.save({"lang": "hi"})
+        lock.conversation.opt_out()
+        lock.conversation.record_notice("v1")
+        lock.conversation.escalate("asked", profile="Asha")
+    assert [entry["event"] for entry in backend.transcript(sender)] == ["waiting"]
     with backend.lock(sender, "SM1") as lock:
         conversation = lock.conversation
         assert (conversation.state, conversation.opted_out, conversation.notice) == ({"lang": "hi"}, True, "v1")
@@ -113,9 +127,9 @@ def test_a_turn_reads_the_conversation_and_writes_its_changes_as_it_ends(backend
         conversation.record_notice("v2")
         conversation.count_message("greeting")
         # Another worker (a coordinator's page) sees nothing of it before the turn ends.
-        assert backend.load(sender) == {"lang": "hi"} and backend.transcript(sender) == []
-    assert [(m["role"], m["text"]) for m in backend.transcript(sender)] == [("patient", "namaste"), ("assistant", "नमस्ते")]
-    assert backend.load(sender) == {"lang": "en"} and backend.notice(sender) == "v2"
+        assert backend.load(sender) == {"lang": "hi"} and len(backend.transcript(sender)) == 1
+    assert [(m["role"], m["text"]) for m in backend.transcript(sender)[1:]] == [("patient", "namaste"), ("assistant", "नमस्ते")]
+    assert backend.load(sender) == {"lang": "en"} and conversation_of(backend, sender).notice == "v2"
     today = backend.activity(1)[0]
     assert (today["messages"], today["patients"], today["intents"]) == (1, 1, {"greeting": 1})
     with backend.lock(sender, "SM1") as retry:
@@ -140,13 +154,14 @@ def test_a_message_recorded_meanwhile_is_not_recorded_again_by_its_turn(backend)
 
 def test_a_message_extends_the_retention_of_every_key_of_its_sender(backend):
     sender = "whatsapp:+911"
-    backend.opt_out(sender)
-    backend.record_notice(sender, "v1")
-    backend.escalate(sender, "asked")
+    with backend.lock(sender) as lock:
+        lock.conversation.opt_out()
+        lock.conversation.record_notice("v1")
+        lock.conversation.escalate("asked")
+        lock.conversation.keep_unanswered("parking?")
     backend.add_note(sender, "Priya", "Prefers Hindi")
     backend.hold(sender, {"ref": "r1", "text": "hello"})
     backend.delivery(sender, "r1", "held")
-    backend.keep_unanswered(sender, "parking?")
     backend.append(sender, "patient", "hi")
     kinds = ("transcript", "optout", "notice", "chat", "chatref", "notes", "held", "delivery", "unanswered")
     for kind in kinds:
@@ -160,10 +175,12 @@ def test_a_message_extends_the_retention_of_every_key_of_its_sender(backend):
 
 def test_keys_carry_the_prefix(backend):
     sender = "whatsapp:+910123456789"
-    backend.save(sender, {"a": 1})
+    with backend.lock(sender) as lock:
+        lock.conversation.save({"a": 1})
     backend.append(sender, "patient", "hi")
     keys = backend.redis.keys(f"*{sender}*")
-    assert len(keys) == 2 and all(key.startswith(backend.prefix) for key in keys)
+    # The state, the transcript, and the count of the sender's messages in the rate window.
+    assert len(keys) == 3 and all(key.startswith(backend.prefix) for key in keys)
 
 
 def test_embedded_data_survives_a_restart_of_the_app(tmp_path):
@@ -196,7 +213,7 @@ def test_concurrent_claims_on_a_redis_server_have_exactly_one_winner(redis_url):
     coordinators = [f"coordinator {n}" for n in range(20)]
     for round_ in range(5):
         sender = f"whatsapp:+91980000{round_:04d}"
-        setup.escalate(sender, "asked")
+        queue_chat(setup, sender, "asked")
         stores = [Store(connect(redis_url, ""), prefix=prefix) for _ in coordinators]
         start = threading.Barrier(len(coordinators))
         wins = {}
@@ -220,20 +237,20 @@ def test_concurrent_claims_on_a_redis_server_have_exactly_one_winner(redis_url):
 
 
 def test_the_queue_puts_urgent_chats_first_then_the_longest_wait(backend):
-    backend.escalate("whatsapp:+911", "asked", now=1000)
-    backend.escalate("whatsapp:+912", "offer", now=2000)
-    backend.escalate("whatsapp:+913", "emergency", urgent=True, now=3000)
-    backend.escalate("whatsapp:+914", "emergency", urgent=True, now=2500)
+    queue_chat(backend, "whatsapp:+911", "asked", now=1000)
+    queue_chat(backend, "whatsapp:+912", "offer", now=2000)
+    queue_chat(backend, "whatsapp:+913", "emergency", urgent=True, now=3000)
+    queue_chat(backend, "whatsapp:+914", "emergency", urgent=True, now=2500)
     assert [c["sender"] for c in backend.waiting()] == ["whatsapp:+914", "whatsapp:+913", "whatsapp:+911", "whatsapp:+912"]
     # Escalating again changes nothing, unless it turns the chat urgent.
-    assert backend.escalate("whatsapp:+912", "asked")[1] == ""
-    assert backend.escalate("whatsapp:+912", "emergency", urgent=True)[1] == "urgent"
+    assert queue_chat(backend, "whatsapp:+912", "asked")[1] == ""
+    assert queue_chat(backend, "whatsapp:+912", "emergency", urgent=True)[1] == "urgent"
     # Among urgent chats, the longest wait still comes first.
     assert [c["sender"] for c in backend.waiting()] == ["whatsapp:+912", "whatsapp:+914", "whatsapp:+913", "whatsapp:+911"]
 
 
 def test_a_chat_released_during_an_update_is_not_brought_back(backend):
-    backend.escalate("whatsapp:+911", "asked")
+    queue_chat(backend, "whatsapp:+911", "asked")
     backend.claim("whatsapp:+911", "Priya")
     assert backend.release("whatsapp:+911")["coordinator"] == "Priya"
     backend.touch("whatsapp:+911")
@@ -251,11 +268,11 @@ def test_chat_ids_are_stable_and_do_not_reveal_the_number(backend):
 
 def test_a_returning_patient_keeps_their_chat_id_and_the_console_finds_them_by_it(backend):
     sender = "whatsapp:+919812345670"
-    chat, change = backend.escalate(sender, "asked", profile="Asha")
+    chat, change = queue_chat(backend, sender, "asked", profile="Asha")
     assert change == "new" and (chat["status"], chat["reason"], chat["profile"]) == ("waiting", "asked", "Asha")
     assert chat["id"] == backend.chat_id(sender) and backend.sender_of(chat["id"]) == sender
     assert backend.release(sender)
-    again, change = backend.escalate(sender, "emergency", urgent=True)
+    again, change = queue_chat(backend, sender, "emergency", urgent=True)
     assert change == "new" and again["id"] == chat["id"] and again["urgent"]
     assert backend.sender_of(again["id"]) == sender
     # Only the patient's own id leads to their number.
@@ -264,7 +281,7 @@ def test_a_returning_patient_keeps_their_chat_id_and_the_console_finds_them_by_i
 
 def test_handoff_data_expires_with_the_retention_time(backend):
     sender = "whatsapp:+911"
-    backend.escalate(sender, "asked")
+    queue_chat(backend, sender, "asked")
     backend.add_note(sender, "Priya", "Prefers Hindi")
     backend.hold(sender, {"ref": "r1", "text": "hello"})
     backend.delivery(sender, "r1", "held")
@@ -281,12 +298,46 @@ def test_a_delivery_status_never_goes_back(backend):
     assert backend.delivery_ref("whatsapp:+911", "SM2") is None
 
 
-def test_forget_also_ends_a_handoff(backend):
+def test_erasure_also_ends_a_handoff(backend):
     sender = "whatsapp:+911"
-    backend.escalate(sender, "asked")
+    queue_chat(backend, sender, "asked")
     backend.add_note(sender, "Priya", "note")
-    backend.forget(sender)
+    with backend.lock(sender) as lock:
+        lock.conversation.erase()
     assert backend.chat(sender) is None and backend.waiting() == [] and backend.notes(sender) == []
+
+
+def test_a_new_chat_and_an_ended_one_are_noted_only_by_the_turn_that_made_the_change(backend):
+    """A patient's cancel can lose the race to a coordinator's hand-back: only the hand-back is noted then."""
+    sender = "whatsapp:+911"
+    queue_chat(backend, sender, "asked")
+    queue_chat(backend, sender, "asked")  # already waiting: nothing new to note
+    with backend.lock(sender) as lock:
+        assert backend.release(sender)  # a coordinator hands the chat back meanwhile
+        lock.conversation.release("cancelled")
+    assert [entry["event"] for entry in backend.transcript(sender)] == ["waiting"]
+    queue_chat(backend, sender, "asked")
+    with backend.lock(sender) as lock:
+        lock.conversation.release("cancelled")
+    assert [entry["event"] for entry in backend.transcript(sender)] == ["waiting", "waiting", "cancelled"]
+    assert backend.chat(sender) is None and backend.waiting() == []
+
+
+def test_held_messages_are_taken_once_and_one_held_meanwhile_waits_for_the_next_message(backend):
+    sender = "whatsapp:+911"
+    queue_chat(backend, sender, "asked")
+    backend.claim(sender, "Priya")
+    backend.hold(sender, {"ref": "r1", "text": "hello"})
+    with backend.lock(sender) as lock:
+        taken = lock.conversation.take_held()
+        backend.hold(sender, {"ref": "r2", "text": "are you there?"})
+    assert [entry["ref"] for entry in taken] == ["r1"] and [entry["ref"] for entry in backend.held(sender)] == ["r2"]
+    assert conversation_of(backend, sender).held == [{"ref": "r2", "text": "are you there?"}]
+
+
+def test_every_lua_script_compiles(backend):
+    for name in scripts.SCRIPTS:
+        assert backend.redis.script_load(scripts.text(name))
 @pytest.fixture
 def store(redis_url):
     """A Store on the shared test server with short lock times, under its own prefix."""

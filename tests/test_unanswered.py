@@ -7,7 +7,6 @@ import subprocess
 import sys
 import uuid
 
-import pytest
 import redis
 
 from bot import knowledge, unanswered
@@ -58,23 +57,14 @@ def test_delete_my_data_erases_the_patients_questions_only(app, whatsapp, store)
     assert len(list(store.redis.scan_iter(f"{store.prefix}question:*"))) == 1
 
 
-def in_a_turn(store, n):
-    """A patient's message that got the fallback: its question is written as the turn ends."""
-    with store.lock(PATIENT, f"SM{n}") as lock:
-        lock.conversation.keep_unanswered(f"question {n}")
-
-
-def on_its_own(store, n):
-    store.keep_unanswered(PATIENT, f"question {n}", now=1000 + n)
-
-
-@pytest.mark.parametrize("keep", [in_a_turn, on_its_own])
-def test_only_the_newest_questions_are_kept_past_the_limit(redis_url, keep):
+def test_only_the_newest_questions_are_kept_past_the_limit(redis_url):
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     store = Store(client, prefix=f"test:{uuid.uuid4().hex}:", unanswered_limit=3)
     try:
         for n in range(5):
-            keep(store, n)
+            # A patient's message that got the fallback: its question is written as the turn ends.
+            with store.lock(PATIENT, f"SM{n}") as lock:
+                lock.conversation.keep_unanswered(f"question {n}")
         assert [e["text"] for e in store.unanswered()] == ["question 4", "question 3", "question 2"]
         assert len(list(client.scan_iter(f"{store.prefix}question:*"))) == 3
     finally:

@@ -20,7 +20,7 @@ from werkzeug.datastructures import MultiDict
 from bot import create_app, webhook
 from bot.config import ROOT, ConfigError
 from bot.logs import JsonLines
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PATIENT, PUBLIC_URL, WhatsApp, replies_of
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PATIENT, PUBLIC_URL, WhatsApp, conversation_of, replies_of
 
 WELCOME = "Notice: information, not medical advice. AGENT for a person, STOP to stop."
 MENU = "Topics:\n1. About therapy\n2. Side effects\n3. Costs\n4. Talk to a person"
@@ -101,7 +101,7 @@ def test_delete_my_data_after_confirmation(whatsapp, store):
     whatsapp.send("what are the side effects")
     assert whatsapp.send("delete my data") == ["Delete everything about you? Reply YES or NO."]
     assert whatsapp.send("YES") == ["Your data is deleted."]
-    assert store.transcript(PATIENT) == [] and store.load(PATIENT) == {} and store.notice(PATIENT) is None
+    assert store.transcript(PATIENT) == [] and store.load(PATIENT) == {} and conversation_of(store, PATIENT).notice is None
 
 
 def _missing(w):
@@ -499,7 +499,7 @@ def test_a_coordinators_reply_refused_because_the_patient_opted_out_stops_all_me
     twilio_api.refuse(21610, message="Attempt to send to unsubscribed recipient")
     handoff.reply(PATIENT, "Priya", "Hello Asha")
     worker.run_once()
-    assert store.opted_out(PATIENT)
+    assert conversation_of(store, PATIENT).opted_out
     handoff.hand_back(PATIENT, "Priya")
     assert whatsapp.send("what are the side effects") == []
 
@@ -513,7 +513,7 @@ def test_a_delivery_report_of_a_block_marks_the_patient_opted_out(app, whatsapp,
     sid = [m["sid"] for m in twilio_api.messages if m.get("Body") == "Hello Asha"][0]
     report = {"MessageSid": sid, "MessageStatus": "undelivered", "ErrorCode": "63014", "To": PATIENT}
     assert sign_status(whatsapp, report).status_code == 200
-    assert store.opted_out(PATIENT)
+    assert conversation_of(store, PATIENT).opted_out
 
 
 def test_a_late_63016_report_holds_the_reply_for_the_patients_next_message(test_config, twilio_api):
