@@ -17,7 +17,7 @@ import yaml
 
 from bot import safety as red_flags
 from bot.matcher import EMERGENCY, Match, Matcher, Rules
-from bot.words import fold, normalise, stem, surface
+from bot.spelling import fold, normalise, stem, surface
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 import re
 
-from bot.words import normalise
+from bot.spelling import normalise
 
 # Devanagari letters and signs, not its digits: "२" picks a menu item and says nothing about the language.
 _DEVANAGARI = re.compile(r"[\u0900-\u0965\u0970-\u097F]")

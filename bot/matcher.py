@@ -4,7 +4,7 @@ Red flags are not found here but in bot.safety, before any topic: the emergency 
 the matcher which words are alarming, so that a message like them is never answered with a topic.
 
 How a message is read (everything is built once per knowledge load; nothing per request that could be):
-1. Words (bot.words, bot.reader): Devanagari in Latin letters, doubled letters and English endings folded
+1. Words (bot.spelling, bot.reader): Devanagari in Latin letters, doubled letters and English endings folded
    away, the synonyms of language/synonyms.yaml ("bukhar" and "temperature" are "fever"), then any word still
    unknown corrected to the nearest known word with rapidfuzz ("insurense" -> "insurance").
 2. Parts: sentences and comma-separated parts. In a long message the question weighs more than the
@@ -30,7 +30,7 @@ import numpy as np
 
 from bot.model import IntentModel, Judge, Options, reading
 from bot.reader import Reader, words_of
-from bot.words import fold, sentences, surface
+from bot.spelling import fold, sentences, surface
 
 EMERGENCY = "emergency"
 # A topic is answered when the judge gives it at least this chance (0-100) of being right: chosen on the

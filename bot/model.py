@@ -44,7 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bot.words import fold
+from bot.spelling import fold
 
 NONE = None  # the label of "none of the intents" (out of scope)
 _WORD = re.compile(r"\w+")
@@ -233,7 +233,7 @@ class IntentModel:
     `IntentModel(phrases_by_intent, out_of_scope=(), normalise=None, options=Options())` trains at once;
     `phrases_by_intent` maps each intent id to its example phrases, `out_of_scope` are examples of messages
     about none of them, `normalise` turns a text into the words to learn from (str -> str; default
-    bot.words.fold: lower case, Devanagari in Latin letters, no apostrophes). Raises ValueError when there is no phrase at all.
+    bot.spelling.fold: lower case, Devanagari in Latin letters, no apostrophes). Raises ValueError when there is no phrase at all.
     """
 
     def __init__(self, phrases_by_intent, out_of_scope=(), normalise=None, options=None):

@@ -8,7 +8,7 @@ from functools import lru_cache
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import DamerauLevenshtein
 
-from bot.words import fold, spell, stem, surface
+from bot.spelling import fold, spell, stem, surface
 
 # An unknown word of at least 4 letters is read as the known word it is one edit away from (a wrong,
 # missing, extra or swapped letter); two edits from 9 letters, three from 13.

@@ -24,7 +24,7 @@ from itertools import product
 
 from bot.model import IntentModel, Options
 from bot.reader import Reader, words_of
-from bot.words import fold, spell, surface
+from bot.spelling import fold, spell, surface
 
 # The learnt reader's chance (0-100) that a message is an emergency, from which it opens the emergency path. On
 # tests/data/safety_heldout.jsonl (written apart from the signs and the examples) it catches 22 of the 30 red flags

@@ -6,7 +6,7 @@ import yaml
 from rapidfuzz import fuzz, process
 
 from bot import knowledge
-from bot.words import normalise
+from bot.spelling import normalise
 
 # Two questions this alike (0-100, word order ignored) are one group.
 SIMILAR = 75

@@ -9,7 +9,7 @@ import pytest
 from bot import knowledge
 from bot.config import ROOT
 from bot.knowledge import parse
-from bot.words import fold, sentences, spell, stem, transliterate
+from bot.spelling import fold, sentences, spell, stem, transliterate
 from tests.conftest import FIXTURE_KNOWLEDGE, HERE
 
 PHRASE_BANK = HERE / "phrasebank.jsonl"

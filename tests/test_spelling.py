@@ -4,7 +4,7 @@ import pytest
 
 from bot import knowledge
 from bot.config import ROOT
-from bot.words import normalise
+from bot.spelling import normalise
 
 
 @pytest.fixture(scope="module")
