@@ -14,8 +14,8 @@ import time
 import uuid
 
 from bot import build_assistant
-from bot.assistant import Inbound
 from bot.config import Settings
+from bot.inbound import Inbound
 
 
 def rate(assistant, texts, senders):

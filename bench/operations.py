@@ -20,8 +20,8 @@ import time
 import uuid
 
 from bot import build_assistant, checks, knowledge, unanswered
-from bot.assistant import Inbound
 from bot.config import Settings
+from bot.inbound import Inbound
 from bot.store import UNANSWERED_LIMIT
 from intents import HANDLERS
 

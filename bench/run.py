@@ -48,8 +48,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.match import multiply, percentile, queries, timed  # noqa: E402
 from bot import build_assistant, knowledge  # noqa: E402
-from bot.assistant import Inbound  # noqa: E402
 from bot.config import Settings  # noqa: E402
+from bot.inbound import Inbound  # noqa: E402
 
 TOKEN = "bench-auth-token"
 # The load balancer's address, which Twilio calls and signs; production sets PUBLIC_BASE_URL to it.

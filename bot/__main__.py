@@ -9,8 +9,8 @@ import sys
 from collections import Counter, defaultdict
 
 from bot import build_assistant, checks, knowledge, unanswered
-from bot.assistant import Inbound
 from bot.config import ConfigError, Settings
+from bot.inbound import Inbound
 from bot.logs import configure
 from intents import HANDLERS
 

@@ -1,41 +1,33 @@
 """Assistant.respond: one inbound patient message in, the replies to send out. No Flask here."""
 
-import dataclasses
 import logging
-import os
 from dataclasses import dataclass
 
-import redis
-
-from bot import buttons, language, metrics
+from bot import buttons, language, metrics, pending
+from bot.inbound import MAX_BODY, Inbound
 from bot.logs import mask
 from bot.matcher import EMERGENCY
 from bot.outbound import OPTED_OUT_CODES, SendError
-from bot.replies import PENDING, Answer, Words, lay_out, numbered
+from bot.recovery import Recovery
+from bot.replies import Answer, Words, lay_out, numbered
 from bot.safety import Alarm
-from bot.store import LockTimeout
 from intents import HANDLERS
 
 log = logging.getLogger(__name__)
 
-# Twilio refuses WhatsApp bodies over 1,600 characters, so a longer one is not a real patient message.
-MAX_BODY = 1600
 # Intents that lose something (no more messages): at once only on their exact command word, after a YES when guessed.
 CONFIRM_FIRST = {"opt_out": "stop"}
-
-
-@dataclass(frozen=True)
-class Inbound:
-    """A patient's message as Twilio delivered it; `sender` is Twilio's From, not assumed to be E.164."""
-
-    sender: str
-    body: str = ""
-    message_sid: str = ""
-    num_media: int = 0
-    profile_name: str = ""
-    button_payload: str = ""
-    latitude: str = ""
-    longitude: str = ""
+# What to say to a message, in this order: the first step with an answer gives it (Assistant's methods).
+STEPS = (
+    "_red_flag",          # the emergency advice, in every mode (opt-out included); the chat urgent to the queue
+    "_opted_out",         # silence until START
+    "_stop",              # STOP in every mode, confirmed once
+    "_with_coordinator",  # silence while a coordinator is awaited or writing; CANCEL leaves the queue
+    "_unreadable",        # media, a location, an empty or oversized message
+    "_reply_to_pending",  # a number, a button, MORE, YES or NO to what the last reply left open (bot/pending.py)
+    "_command",           # MENU, START, HINDI, ENGLISH, delete my data: the same at any time
+    "_matched",           # the intent; a question when two are close; the fallback, then the offer of a person
+)
 
 
 @dataclass
@@ -57,7 +49,25 @@ class Turn:
         return self.conversation.state
 
 
-class Assistant:
+@dataclass(frozen=True)
+class Reading:
+    """One message as the steps read it: its text, the fixed word it is (if any), the conversation and its wording."""
+
+    inbound: Inbound
+    body: str
+    command: str | None
+    conversation: object
+    words: Words
+    # Fallbacks in a row before this message.
+    misses: int
+
+    @property
+    def state(self):
+        """The conversation's mutable state."""
+        return self.conversation.state
+
+
+class Assistant(Recovery):
     """Answers patients from the knowledge file, keeping each conversation in the store."""
 
     def __init__(self, store, knowledge_file, settings, handoff, spool, outbound=None):
@@ -117,140 +127,148 @@ class Assistant:
         return replies
 
     def _answer(self, inbound, conversation, words):
-        """What to say, in order of precedence (DESIGN.md, the flow of one message)."""
-        knowledge, state = words.knowledge, conversation.state
+        """What to say: the answer of the first step in STEPS that has one."""
         body = inbound.body.strip()
-        command = knowledge.command(body)
-        # Misses count only in a row: any message that is not one ends the run.
-        misses = state.pop("misses", 0)
-        # Safety beats every mode, opt-out included: the emergency advice, and the chat goes urgent to the top of the queue.
+        reading = Reading(inbound, body, words.knowledge.command(body), conversation, words,
+                          pending.take_misses(conversation.state))
+        for step in STEPS:
+            answer = getattr(self, step)(reading)
+            if answer is not None:
+                return answer
+        raise AssertionError("the last step always answers")
+
+    def _red_flag(self, reading):
+        """A red flag: the emergency advice, and the chat goes urgent to the top of the queue."""
         # The bound keeps a huge message from stalling the check.
-        alarm = knowledge.safety.alarm(body[:MAX_BODY])
-        if alarm:
-            return self._emergency_answer(alarm, inbound, conversation, words)
-        # An opted-out patient gets nothing until they write START (an emergency, above, is still answered).
-        if conversation.opted_out:
-            if command == "start":
-                conversation.opt_in()
-                return Answer(None, [words.message("opted_in")])
-            return Answer(None)
-        # STOP works in every mode; it is confirmed once, and after that nothing is sent.
-        if command == "stop":
-            return self._run("opt_out", inbound, conversation, words)
-        # Human mode: while a coordinator is awaited or writing, the assistant is silent; the console shows the message.
-        if conversation.chat:
-            return Answer(None, self.handoff.patient_wrote(conversation, command, words))
-        # Media, locations, empty and oversized messages: say what can be read instead of guessing.
-        unreadable = self._unreadable(inbound, body)
-        if unreadable:
-            return Answer(None, [words.message(unreadable)])
-        # A pending list, long answer or question takes the reply to it: a number, a button, MORE, YES or NO;
-        # anything else sets the question aside and is read as a new message.
-        pending = {key: state.pop(key) for key in PENDING if key in state}
-        answer = self._pending(inbound, body, command, pending, conversation, words)
-        if answer:
-            return answer
-        # Fixed words (MENU, START, HINDI, ENGLISH, delete my data) mean the same at any time.
-        answer = self._command(command, inbound, conversation, words)
-        if answer:
-            return answer
-        # Everything else is matched to an intent; too far from every one gets the fallback.
-        match = knowledge.matcher.match(body)
+        alarm = reading.words.knowledge.safety.alarm(reading.body[:MAX_BODY])
+        return self._emergency_answer(alarm, reading) if alarm else None
+
+    def _opted_out(self, reading):
+        """An opted-out patient gets nothing until they write START."""
+        if not reading.conversation.opted_out:
+            return None
+        if reading.command == "start":
+            reading.conversation.opt_in()
+            return Answer(None, [reading.words.message("opted_in")])
+        return Answer(None)
+
+    def _stop(self, reading):
+        """STOP, confirmed once; after that nothing is sent."""
+        return self._run("opt_out", reading) if reading.command == "stop" else None
+
+    def _with_coordinator(self, reading):
+        """While a coordinator is awaited or writing, the assistant is silent (CANCEL aside); the console shows the message."""
+        if not reading.conversation.chat:
+            return None
+        return Answer(None, self.handoff.patient_wrote(reading.conversation, reading.command, reading.words))
+
+    def _unreadable(self, reading):
+        """Media, a location, an empty or oversized message: say what can be read instead of guessing."""
+        inbound, body = reading.inbound, reading.body
+        if inbound.latitude or inbound.longitude:
+            name = "location"
+        # A caption is text, so an image with one is answered by its caption.
+        elif not body and inbound.num_media:
+            name = "media"
+        elif not any(ch.isalnum() for ch in body):
+            name = "empty"
+        elif len(body) > MAX_BODY:
+            name = "too_long"
+        else:
+            return None
+        return Answer(None, [reading.words.message(name)])
+
+    def _reply_to_pending(self, reading):
+        """A number, a button, MORE, YES or NO answers what the last reply left open; anything else sets it aside."""
+        left_open, command, knowledge = pending.take(reading.state), reading.command, reading.words.knowledge
+        # A tapped button carries its topic's id, so buttons of an older message still mean that topic.
+        if reading.inbound.button_payload in knowledge.intents:
+            return self._run(reading.inbound.button_payload, reading)
+        if _is_choice(reading.body):
+            intent = _pick(reading.body, left_open.choices, knowledge.intents)
+            # A number with no list (or not on it) would match at random: show the menu instead.
+            return self._run(intent, reading) if intent else Answer(None, [reading.words.message("unknown_choice")])
+        if command == "more":
+            more = left_open.more
+            if more is None:
+                return Answer(None, [reading.words.message("nothing_more")])
+            return Answer(more["intent"], more["pages"], tuple(more["followups"]), shown=more["shown"])
+        question = left_open.confirm
+        # YES to the offer of a coordinator (made after two misses) puts the chat in the queue.
+        if question == "handoff" and command == "yes":
+            self.handoff.escalate(reading.inbound, reading.conversation, "offer")
+            return Answer("human_handoff", [self.handoff.waiting_message(reading.words)])
+        if question == "stop" and command == "yes":
+            return self._run("opt_out", reading)
+        if question == "forget" and command == "yes":
+            return Answer(None, [reading.words.message("forgotten")], erase=True)
+        if question == "forget" and command in ("no", "cancel"):
+            return Answer(None, [reading.words.message("forget_kept")])
+        return None
+
+    def _command(self, reading):
+        """A fixed word means the same at any time (YES or NO with nothing pending are matched like any text)."""
+        command, words = reading.command, reading.words
+        if command == "menu":
+            return Answer(None, [words.message("menu")])
+        if command == "start":
+            return self._run("greeting", reading)
+        if command in ("hindi", "english"):
+            reading.state.update(lang="hi" if command == "hindi" else "en", lang_chosen=True)
+            return Answer(None, [words.message("language_set")])
+        if command == "forget":
+            pending.ask(reading.state, "forget")
+            return Answer(None, [words.message("forget_confirm")])
+        return None
+
+    def _matched(self, reading):
+        """The intent the message matches; a question when two are close; the fallback, then a person, when none is."""
+        body, state, words = reading.body, reading.state, reading.words
+        match = words.knowledge.matcher.match(body)
         # Two topics nearly tied (or a harmful-if-wrong topic not clearly ahead): ask; a digit then picks one.
         options = match.options(self.settings.CLARIFY_MARGIN)
         if options:
             # Kept for operations too: a phrase or two in the file would settle such questions.
-            conversation.keep_unanswered(body)
-            state["choices"] = list(options)
+            reading.conversation.keep_unanswered(body)
+            pending.offer(state, options)
             return Answer(None, [words.message("clarify", options=numbered("", words.choices(options)))])
         # Nothing destructive from a guess: "please send me the brochure" must never stop the messages.
         if match.intent in CONFIRM_FIRST:
-            state["confirm"] = CONFIRM_FIRST[match.intent]
+            pending.ask(state, CONFIRM_FIRST[match.intent])
             return Answer(None, [words.message(f"{CONFIRM_FIRST[match.intent]}_confirm")])
         if match.intent is None:
             # Kept for operations, who add the phrases (or topics) that patients use and the file lacks.
-            conversation.keep_unanswered(body)
+            reading.conversation.keep_unanswered(body)
             metrics.FALLBACKS.inc()
             # The second miss in a row offers a person rather than the same fallback again.
-            if misses + 1 >= 2:
-                state["confirm"] = "handoff"
+            if reading.misses + 1 >= 2:
+                pending.ask(state, "handoff")
                 return Answer(None, [words.message("handoff_offer")])
-            state["misses"] = misses + 1
+            pending.missed(state, reading.misses + 1)
             return Answer(None, [words.message("fallback")])
-        return self._run(match.intent, inbound, conversation, words)
+        return self._run(match.intent, reading)
 
-    def _emergency_answer(self, alarm, inbound, conversation, words):
+    def _emergency_answer(self, alarm, reading):
         """The emergency reply (with the mental-health helpline for thoughts of self-harm); the chat goes urgent to the queue."""
-        self.handoff.escalate(inbound, conversation, "emergency", urgent=True)
+        self.handoff.escalate(reading.inbound, reading.conversation, "emergency", urgent=True)
         # The patient hears when a person will answer: soon in office hours, from the next opening outside them.
+        words = reading.words
         when = self.handoff.emergency_followup(words)
         if alarm.helpline:
             return Answer("emergency", [words.message("self_harm", when_answered=when)])
         return Answer("emergency", [words.render(page, when_answered=when) for page in words.pages("emergency")])
 
-    def _unreadable(self, inbound, body):
-        """The message explaining what the assistant cannot read in this message, or None."""
-        if inbound.latitude or inbound.longitude:
-            return "location"
-        # A caption is text, so an image with one is answered by its caption.
-        if not body and inbound.num_media:
-            return "media"
-        if not any(ch.isalnum() for ch in body):
-            return "empty"
-        if len(body) > MAX_BODY:
-            return "too_long"
-        return None
-
-    def _pending(self, inbound, body, command, pending, conversation, words):
-        """The answer when the message replies to what the last reply left pending, else None."""
-        # A tapped button carries its topic's id, so buttons of an older message still mean that topic.
-        if inbound.button_payload in words.knowledge.intents:
-            return self._run(inbound.button_payload, inbound, conversation, words)
-        if _is_choice(body):
-            intent = _pick(body, pending.get("choices"), words.knowledge.intents)
-            # A number with no list (or not on it) would match at random: show the menu instead.
-            return self._run(intent, inbound, conversation, words) if intent else Answer(None, [words.message("unknown_choice")])
-        if command == "more":
-            more = pending.get("more")
-            if more is None:
-                return Answer(None, [words.message("nothing_more")])
-            return Answer(more["intent"], more["pages"], tuple(more["followups"]), shown=more["shown"])
-        # YES to the offer of a coordinator (made after two misses) puts the chat in the queue.
-        if pending.get("confirm") == "handoff" and command == "yes":
-            self.handoff.escalate(inbound, conversation, "offer")
-            return Answer("human_handoff", [self.handoff.waiting_message(words)])
-        if pending.get("confirm") == "stop" and command == "yes":
-            return self._run("opt_out", inbound, conversation, words)
-        if pending.get("confirm") == "forget" and command == "yes":
-            return Answer(None, [words.message("forgotten")], erase=True)
-        if pending.get("confirm") == "forget" and command in ("no", "cancel"):
-            return Answer(None, [words.message("forget_kept")])
-        return None
-
-    def _command(self, command, inbound, conversation, words):
-        """The answer to a fixed word, else None (YES or NO with nothing pending are matched like any text)."""
-        if command == "menu":
-            return Answer(None, [words.message("menu")])
-        if command == "start":
-            return self._run("greeting", inbound, conversation, words)
-        if command in ("hindi", "english"):
-            conversation.state.update(lang="hi" if command == "hindi" else "en", lang_chosen=True)
-            return Answer(None, [words.message("language_set")])
-        if command == "forget":
-            conversation.state["confirm"] = "forget"
-            return Answer(None, [words.message("forget_confirm")])
-        return None
-
-    def _run(self, intent_id, inbound, conversation, words):
+    def _run(self, intent_id, reading):
         """The intent's handler when it has one, otherwise its curated reply and follow-ups."""
         # However it was reached (a button, a list), the emergency reply always goes with an urgent chat.
         if intent_id == EMERGENCY:
-            return self._emergency_answer(Alarm(EMERGENCY), inbound, conversation, words)
+            return self._emergency_answer(Alarm(EMERGENCY), reading)
+        words = reading.words
         handler = HANDLERS.get(intent_id)
         pages = words.pages(intent_id)
         if handler is None:
             return Answer(intent_id, pages, words.knowledge.intents[intent_id].followups)
-        turn = Turn(inbound, intent_id, pages[0], conversation, words.knowledge, handoff=self.handoff)
+        turn = Turn(reading.inbound, intent_id, pages[0], reading.conversation, words.knowledge, handoff=self.handoff)
         return Answer(intent_id, handler(turn))
 
     def _send(self, sender, answer, conversation, words):
@@ -260,7 +278,7 @@ class Assistant:
         state = conversation.state
         message = lay_out(answer, words, state, self._welcome(answer, conversation, words))
         if message.choices:
-            state["choices"] = [intent_id for intent_id, _ in message.choices]
+            pending.offer(state, [intent_id for intent_id, _ in message.choices])
         return self._deliver(sender, message, conversation, words)
 
     def _welcome(self, answer, conversation, words):
@@ -314,86 +332,6 @@ class Assistant:
         notice = Words(self.knowledge_file.current(), self.settings, conversation.state).message("rate_limited")
         conversation.append("assistant", notice)
         return [notice]
-
-    def apology(self):
-        """What to say when something failed while answering."""
-        return Words(self.knowledge_file.current(), self.settings, {}).message("unavailable")
-
-    def keep(self, inbound, error):
-        """After `error` stopped an answer: log it, and keep the message (on disk while Redis is down).
-
-        The message goes into the transcript marked unanswered, with the apology the patient gets,
-        so a coordinator sees it; returns the reason (redis, busy or error), also counted in metrics.
-        """
-        who = mask(inbound.sender)
-        outage = isinstance(error, (redis.ConnectionError, redis.TimeoutError))
-        if isinstance(error, LockTimeout):
-            reason = "busy"  # the store has logged the wait
-        elif outage:
-            reason = "redis"
-            log.error("Redis is unavailable; answering with an apology",
-                      extra={"sender": who, "error": type(error).__name__})
-        else:
-            reason = "error"
-            log.error("could not answer a message", exc_info=error, extra={"sender": who})
-        metrics.UNANSWERED.labels(reason).inc()
-        if not inbound.sender:
-            return reason
-        # Trying Redis again after it just failed would only make the patient wait for a second timeout.
-        if not outage:
-            try:
-                self.store.append(inbound.sender, "patient", inbound.body, message_sid=inbound.message_sid,
-                                  media=inbound.num_media or None, unanswered=reason)
-                self.store.append(inbound.sender, "assistant", self.apology())
-                # The patient had the emergency numbers in the apology; a coordinator must still see it at once.
-                if self._emergency(inbound):
-                    self.handoff.emergency_unanswered(inbound)
-                return reason
-            except redis.RedisError:
-                pass
-        self.store.recover()
-        try:
-            self.spool.keep(inbound)
-        except OSError as exc:
-            log.critical("could not keep a message on disk either; it is lost",
-                         extra={"sender": who, "error": type(exc).__name__})
-        return reason
-
-    def recover(self, kept):
-        """A message kept on disk during an outage into its transcript, as received; an emergency goes urgent to the queue.
-
-        The patient had the apology with the emergency numbers then; now a coordinator must see it at once.
-        """
-        inbound = Inbound(sender=kept["sender"], body=kept["body"], message_sid=kept["sid"], num_media=kept["media"])
-        with self.store.lock(inbound.sender, inbound.message_sid) as lock:
-            if lock.seen:
-                return
-            conversation = lock.conversation
-            conversation.append("patient", inbound.body, message_sid=inbound.message_sid, media=inbound.num_media or None,
-                                unanswered="redis", at=kept["at"])
-            if self.knowledge_file.current().safety.alarm(inbound.body[:MAX_BODY]):
-                self.handoff.escalate(inbound, conversation, "emergency", urgent=True)
-        self.handoff.turn_ended(inbound.sender, conversation)
-
-    def check(self):
-        """What /readyz reports: Redis answers, the knowledge is loaded, and how many messages wait on disk."""
-        report = {"ready": True, "redis": "ok", "knowledge": "ok"}
-        try:
-            self.store.ping()
-            self.spool.replay(self.recover)
-        except redis.RedisError as exc:
-            report.update(ready=False, redis=f"unavailable ({type(exc).__name__})")
-            self.store.recover()
-        # Which version this process serves: every process of every host shows the same within seconds of an edit.
-        report["knowledge_version"] = self.knowledge_file.version
-        if self.knowledge_file.error:
-            report["knowledge"] = "ok; the latest edit of the file was refused, the last good version is in use"
-            # Where and why, without the server's folders.
-            report["knowledge_refused"] = [str(dataclasses.replace(p, path=os.path.basename(p.path)))
-                                           for p in self.knowledge_file.error.problems[:10]]
-        report["kept_on_disk"] = self.spool.waiting()
-        return report
-
 
 
 def _is_choice(body):

@@ -7,12 +7,11 @@ structural rules to the loader and, when it needs one, a check here.
 """
 
 import datetime
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot import knowledge
-from bot.knowledge import Knowledge, KnowledgeError, Problem, locate
+from bot.knowledge import Knowledge, KnowledgeError, Problem, did_you_mean, locate
 from bot.language import is_hinglish
 
 EXPECTATIONS = "expectations.yaml"
@@ -222,9 +221,9 @@ def expectations(source, report):
     known = list(source.knowledge.intents) + [FALLBACK]
     for intent_id, phrases in data.items():
         if intent_id not in known:
-            hint = difflib.get_close_matches(str(intent_id), known, n=1)
+            advice = did_you_mean(intent_id, known)
             yield Finding("error", locate(path, lines, (intent_id,), f"'{intent_id}' is not an intent of "
-                                          f"{Path(source.path).name}{f' (did you mean {hint[0]!r}?)' if hint else ''}"))
+                                          f"{Path(source.path).name}" + (f" ({advice})" if advice else "")))
             continue
         if not isinstance(phrases, list) or not phrases:
             yield Finding("error", locate(path, lines, (intent_id,), "needs a list of phrases"))

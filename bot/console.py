@@ -8,8 +8,8 @@ from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, re
 from flask_wtf.csrf import CSRFError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from bot.assistant import MAX_BODY
 from bot.handoff import OUTCOMES
+from bot.inbound import MAX_BODY
 from bot.logs import mask
 
 log = logging.getLogger(__name__)

@@ -7,8 +7,8 @@ How a message is read (everything is built once per knowledge load; nothing per 
 1. Words (bot.spelling, bot.reader): Devanagari in Latin letters, doubled letters and English endings folded
    away, the synonyms of language/synonyms.yaml ("bukhar" and "temperature" are "fever"), then any word still
    unknown corrected to the nearest known word with rapidfuzz ("insurense" -> "insurance").
-2. Parts: sentences and comma-separated parts. In a long message the question weighs more than the
-   story around it; a part the patient sets aside ("not the side effects, ...") counts for nothing.
+2. Parts (bot.parts): sentences and comma-separated parts. In a long message the question weighs more than
+   the story around it; a part the patient sets aside ("not the side effects, ...") counts for nothing.
 3. Evidence: each intent's example phrases are a small word model of how patients ask about it. A word
    or word pair weighs for an intent by how much more often its phrases use it than all phrases do,
    blended with the language of all phrases so that one sighting is a hint, not proof. Words never seen
@@ -22,15 +22,17 @@ How a message is read (everything is built once per knowledge load; nothing per 
 
 import dataclasses
 import math
-import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from bot.model import IntentModel, Judge, Options, reading
+from bot.features import reading
+from bot.judge import Judge
+from bot.model import IntentModel, Options
+from bot.parts import Parts
 from bot.reader import Reader, words_of
-from bot.spelling import fold, sentences, surface
+from bot.spelling import fold
 
 EMERGENCY = "emergency"
 # A topic is answered when the judge gives it at least this chance (0-100) of being right: chosen on the
@@ -62,17 +64,8 @@ PAIR_WEIGHT = 0.5
 UNKNOWN_VOTE = 0.25
 # How sharply the average evidence per feature separates the intents.
 SHARPNESS = 1.5
-# In a message of several sentences, the weight of the whole story around the question, shared by its sentences.
-STORY_WEIGHT = 0.5
 # A question this sure (0-100) of a topic on its own vouches for a long message whose story is foreign.
 QUESTION_SURE = 30.0
-# The weight of what comes before "but" (and its synonyms in language/reading.yaml).
-BEFORE_CONTRAST = 0.5
-# A set-aside cue may start this many words into a part: "my question is not about the cost".
-OPENER_REACH = 4
-# An opening part of at most this many words that starts with "not" is set aside: "not the cost, ...".
-NEGATED_OPENING = 4
-_CLAUSE = re.compile(r"[,;:]")
 
 
 @dataclass(frozen=True)
@@ -120,33 +113,6 @@ class Match:
         return (self.intent, self.runner_up) if self.margin < max(margin, self.caution) else ()
 
 
-class _Cues:
-    """Short phrases looked up by their first word, each word read by `form` (a Reader's base or canon)."""
-
-    def __init__(self, cues, form):
-        self.by_first, self.by_last = defaultdict(list), defaultdict(list)
-        for cue in cues:
-            words = tuple(form(w) for w in words_of(cue))
-            if words:
-                self.by_first[words[0]].append(words)
-                self.by_last[words[-1]].append(words)
-
-    def found(self, words):
-        """True when any cue appears in the words."""
-        return any(tuple(words[i:i + len(cue)]) == cue
-                   for i, first in enumerate(words) for cue in self.by_first.get(first, ()))
-
-    def opens(self, words):
-        """True when a cue starts within the first few words ("my question is not about ...")."""
-        return any(tuple(words[i:i + len(cue)]) == cue
-                   for i in range(min(OPENER_REACH, len(words))) for cue in self.by_first.get(words[i], ()))
-
-    def closes(self, words):
-        """True when the words end with a cue ("... nahi")."""
-        return bool(words) and any(len(cue) <= len(words) and tuple(words[-len(cue):]) == cue
-                                   for cue in self.by_last.get(words[-1], ()))
-
-
 class Matcher:
     """Reads a text against every intent's example phrases: the engine's evidence, a model learnt from them, a judge."""
 
@@ -159,10 +125,7 @@ class Matcher:
         texts += rules.other_subjects  # known as written, so "crocin" is not misread as a word of our topics
         texts += [cue for group in cues for cue in group]
         self.reader = Reader(rules.synonyms, rules.ignore, texts, rules.out_of_scope)
-        self.contrast = {self.reader.base(w) for cue in rules.contrast for w in words_of(cue)}
-        # Set-aside cues compare meanings: "isn't about" is "not about".
-        self.openers = _Cues(rules.set_aside_openers, self.reader.canon)
-        self.closers = _Cues(rules.set_aside_closers, self.reader.canon)
+        self.parts = Parts(self.reader, rules)
         self.anchors = {w for anchor in rules.anchors for w in self.reader.read(words_of(anchor))}
         self.mentions = {w for mention in rules.mentions for w in self.reader.read(words_of(mention))}
         self.subjects = {w for subject in rules.other_subjects for w in self.reader.read(words_of(subject))}
@@ -255,40 +218,6 @@ class Matcher:
         words = [w for w in words if w not in self.reader.ignore and (len(w) > 1 or w.isdigit())]
         return dict.fromkeys(words + [f"{a} {b}" for a, b in zip(words, words[1:])])
 
-    def _parts(self, folded):
-        """[weight, spelled words, in the question] for each part: the question counts most, set-aside parts nothing."""
-        found = sentences(folded)
-        asked = [question for _, question in found]
-        if len(found) > 1 and not any(asked):
-            asked[-1] = True  # without a question mark the question is usually last
-        parts = []
-        for (sentence, _), question in zip(found, asked):
-            question = question or len(found) == 1
-            weight = 1.0 if question else STORY_WEIGHT / (len(found) - sum(asked))
-            first = len(parts)
-            for chunk in _CLAUSE.split(sentence):
-                piece = []
-                for word in surface(chunk):
-                    if self.reader.base(word) not in self.contrast:
-                        piece.append(word)
-                        continue
-                    if piece:
-                        parts.append([weight, piece, question])
-                        piece = []
-                    for part in parts[first:]:  # "..., but" turns the weight to what follows
-                        part[0] *= BEFORE_CONTRAST
-                    first = len(parts)
-                if piece:
-                    parts.append([weight, piece, question])
-        aside = [self._set_aside(words) for _, words, _ in parts]
-        # "Not the cost, ..." / "Not exercise, ...": a short opening part that only negates a topic is set aside.
-        if len(parts) > 1 and parts[0][1][:1] == ["not"] and len(parts[0][1]) <= NEGATED_OPENING:
-            aside[0] = True
-        if not all(aside):
-            for part, drop in zip(parts, aside):
-                part[0] *= not drop
-        return parts
-
     def _confidences(self, text, parts=None):
         """The model's confidence (0-100) in each intent, and its chance (0-1) of none, for what the text asks.
 
@@ -300,25 +229,16 @@ class Matcher:
 
     def focus(self, text, parts=None):
         """The words of a text the model reads: without the parts the patient sets aside ("not the cost, ...")."""
-        parts = self._parts(fold(text)) if parts is None else parts
+        parts = self.parts.cut(fold(text)) if parts is None else parts
         kept = [part for part in parts if part[0] > 0] or parts
         return " ".join(word for _, words, _ in kept for word in words)
-
-    def _set_aside(self, words):
-        """True when a part opens or closes with a cue that the patient is not asking about it."""
-        meanings = [self.reader.canon(word) for word in words]
-        if self.openers.opens(meanings) or self.closers.closes(meanings):
-            return True
-        while meanings and meanings[-1] in self.reader.skippable:  # "the price is fine for us"
-            meanings.pop()
-        return self.closers.closes(meanings)
 
     def scores(self, text):
         """Every intent's score (0-100) for the text, best first; None stands for "outside the knowledge"."""
         return self._scores(fold(text))
 
     def _scores(self, folded, parts=None):
-        parts = self._parts(folded) if parts is None else parts
+        parts = self.parts.cut(folded) if parts is None else parts
         scores = self._weigh(parts)
         # A long message is also judged by its question alone, so that its story cannot drown it out, nor make
         # it foreign when the question clearly asks about a topic: a story tells of banks, buses and wounds.
@@ -409,7 +329,7 @@ class Matcher:
         """The best topic for `text`, with its score (the chance, 0-100, that it is right) and the runner-up's; red
         flags are bot.safety's. `bar`: the chance an answer needs (benchmarks try others)."""
         folded = fold(text)
-        parts = self._parts(folded)
+        parts = self.parts.cut(folded)
         all_ranked = self._scores(folded, parts)
         outside = dict(all_ranked).get(None, 0.0)
         # The emergency examples teach which words are alarming; only bot.safety may raise the alarm.

@@ -8,7 +8,7 @@ knowledge loads:
    matcher's reading: folded, synonyms, spelling corrected), and character n-grams (2 to 5 letters, inside
    word boundaries, as scikit-learn's `char_wb`) of the folded text as written, so that a misspelling still
    shares most of its pieces with the word. Each block is TF-IDF weighted (sublinear counts) and scaled to
-   unit length, as scikit-learn's TfidfVectorizer does.
+   unit length, as scikit-learn's TfidfVectorizer does (bot.features).
 2. Classifier: a linear SVM (LinearSVC, one against the rest) over the intents and, when out-of-scope
    examples are given, one more class for "none of them".
 3. Confidence: the classifier's scores turned into probabilities by a softmax whose temperature is fitted on
@@ -35,22 +35,19 @@ logistic regression 87.6 %); our messages, see that script's --domain.
 """
 
 import math
-import re
 import time
 import warnings
-from array import array
-from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 
+from bot.features import Features
+from bot.features import reading as reading  # the tests and benchmarks take it from here
 from bot.spelling import fold
 
 NONE = None  # the label of "none of the intents" (out of scope)
-_WORD = re.compile(r"\w+")
 # blend(): the model refuses a topic when its best is less likely right than this (0-100), whatever the engine says.
 VETO = 30.0
-_WORD_CACHE = 50_000  # words whose character n-grams are kept per model: patients can invent words without end
 
 
 @dataclass(frozen=True)
@@ -110,123 +107,6 @@ class Stats:
     vocabulary_bytes: int
 
 
-def reading(reader):
-    """A normaliser that reads a text as the matcher does: the canonical words of a bot.reader.Reader."""
-    from bot.reader import words_of
-
-    return lambda text: " ".join(reader.read(words_of(text)))
-
-
-def _word_ngrams(low, high):
-    def analyse(text):
-        words = _WORD.findall(text)
-        found = list(words) if low <= 1 else []
-        for n in range(max(low, 2), high + 1):
-            found += [" ".join(words[i:i + n]) for i in range(len(words) - n + 1)]
-        return found
-    return analyse
-
-
-def _char_ngrams(low, high):
-    """scikit-learn's char_wb n-grams of one word: with a space either side; a word shorter than n counts once."""
-    def analyse(word):
-        word = f" {word} "
-        size, found = len(word), []
-        for n in range(low, high + 1):
-            if size <= n:
-                found.append(word)
-                break
-            found += [word[i:i + n] for i in range(size - n + 1)]
-        return found
-    return analyse
-
-
-class _Block:
-    """One TF-IDF feature block: its vocabulary (feature -> column), idf, and how a text becomes its columns."""
-
-    def __init__(self, kind, ngrams, source, weight):
-        self.kind, self.source, self.weight = kind, source, weight
-        self.analyse = _word_ngrams(*ngrams) if kind == "word" else _char_ngrams(*ngrams)
-        self.vocabulary, self.idf, self.offset = {}, None, 0
-        # Character n-grams lie within one word: each word's columns are kept, so a message costs a lookup a word.
-        self._columns_of = {}
-
-    def features(self, text):
-        """The text's features, repeated as often as they occur."""
-        if self.kind == "word":
-            return self.analyse(text)
-        return [gram for word in _WORD.findall(text) for gram in self.analyse(word)]
-
-    def fit(self, texts, offset):
-        """Learn the vocabulary and idf of the texts (smoothed idf, as TfidfVectorizer); return their CSR matrix.
-
-        One text's counts at a time, into flat arrays: a Python object per feature occurrence would cost tens
-        of MB while training, which the process keeps after it.
-        """
-        from scipy.sparse import csr_matrix
-
-        vocabulary, indices, counts, indptr = {}, array("l"), array("d"), array("l", [0])
-        for text in texts:
-            for feature, count in Counter(self.features(text)).items():
-                indices.append(vocabulary.setdefault(feature, len(vocabulary)))
-                counts.append(count)
-            indptr.append(len(indices))
-        indices, counts, indptr = (np.frombuffer(x, dtype=t)
-                                   for x, t in ((indices, np.int_), (counts, np.float64), (indptr, np.int_)))
-        df = np.bincount(indices, minlength=len(vocabulary))
-        self.offset = offset
-        self.vocabulary = {feature: offset + i for feature, i in vocabulary.items()}
-        self.idf = np.log((1.0 + len(texts)) / (1.0 + df)) + 1.0
-        values = (1.0 + np.log(counts)) * self.idf[indices]
-        rows = np.repeat(np.arange(len(texts)), np.diff(indptr))
-        lengths = np.sqrt(np.bincount(rows, weights=values * values, minlength=len(texts)))
-        values *= self.weight / np.where(lengths > 0, lengths, 1.0)[rows]
-        if self.kind == "char":
-            for text in texts:
-                for word in _WORD.findall(text):
-                    self._word_columns(word)
-        return csr_matrix((values, indices, indptr), shape=(len(texts), len(vocabulary)))
-
-    def _word_columns(self, word):
-        found = self._columns_of.get(word)
-        if found is None:
-            vocabulary = self.vocabulary
-            found = np.array([vocabulary[g] for g in self.analyse(word) if g in vocabulary], dtype=np.intp)
-            if len(self._columns_of) < _WORD_CACHE:
-                self._columns_of[word] = found
-        return found
-
-    def columns(self, text):
-        """(columns, counts) of the text's features that the vocabulary knows."""
-        if self.kind == "word":
-            vocabulary = self.vocabulary
-            cols = [vocabulary[f] for f in self.analyse(text) if f in vocabulary]
-            if len(cols) == len(set(cols)):
-                return np.array(cols, dtype=np.intp), None
-            cols = np.array(cols, dtype=np.intp)
-        else:
-            words = _WORD.findall(text)
-            if not words:
-                return np.zeros(0, dtype=np.intp), None
-            cols = np.concatenate([self._word_columns(word) for word in words])
-        cols, counts = np.unique(cols, return_counts=True)
-        return cols, counts
-
-    def _values(self, cols, counts):
-        """Sublinear tf times idf, unit length times the block's weight."""
-        if not len(cols):
-            return np.zeros(0)
-        idf = self.idf[cols - self.offset]
-        values = idf if counts is None else (1.0 + np.log(counts)) * idf
-        return values * (self.weight / math.sqrt(values @ values))
-
-    def vector(self, text):
-        cols, counts = self.columns(text)
-        # A text of words that no phrase shares gives no columns, and no counts to weigh.
-        return cols, self._values(cols, None if counts is None or not len(cols) or counts.max() == 1
-                                  else counts.astype(np.float64))
-
-
 class IntentModel:
     """A trained model: `predict(text)` for the best intent and its calibrated confidence.
 
@@ -253,16 +133,8 @@ class IntentModel:
         texts += out_of_scope
         labels += [NONE] * len(out_of_scope)
         started = time.perf_counter()
-        self._blocks = []
-        if options.word_ngrams:
-            self._blocks.append(_Block("word", options.word_ngrams, "normalised", 1.0))
-        if options.char_ngrams:
-            self._blocks.append(_Block("char", options.char_ngrams, options.char_source, options.char_weight))
-        if not self._blocks:
-            raise ValueError("the model needs word or character n-grams")
-        self._reads_normalised = any(block.source == "normalised" for block in self._blocks)
-        self._reads_folded = any(block.source == "folded" for block in self._blocks)
-        matrix = self._fit_features(texts)
+        self._features = Features(options, self.normalise)
+        matrix = self._features.fit(texts)
         y = np.array([self.classes.index(label) for label in labels])
         self._weights, self._bias = self._fit_classifier(matrix, y)
         trained = time.perf_counter()
@@ -272,30 +144,12 @@ class IntentModel:
         if len(self.classes) > 1:
             self._calibrate(matrix, y)
         self._none = self.classes.index(NONE) if NONE in self.classes else None
-        vocabulary_bytes = sum(len(f) + 60 for block in self._blocks for f in block.vocabulary)
+        vocabulary_bytes = sum(len(f) + 60 for block in self._features.blocks for f in block.vocabulary)
         self.stats = Stats(len(self.intents), len(texts) - len(out_of_scope), len(out_of_scope), matrix.shape[1],
                            round(trained - started, 3), round(time.perf_counter() - trained, 3),
                            self._weights.nbytes, vocabulary_bytes)
 
     # --- training -------------------------------------------------------------------------------------------
-
-    def _sources(self, text):
-        """The texts each block reads: the normaliser's words, and the folded text as written."""
-        normalised = self.normalise(text) if self._reads_normalised else None
-        folded = None
-        if self._reads_folded:
-            folded = normalised if normalised is not None and self.normalise is fold else fold(text)
-        return {"normalised": normalised, "folded": folded}
-
-    def _fit_features(self, texts):
-        from scipy.sparse import hstack
-
-        sources = [self._sources(text) for text in texts]
-        parts, offset = [], 0
-        for block in self._blocks:
-            parts.append(block.fit([s[block.source] for s in sources], offset))
-            offset += len(block.vocabulary)
-        return hstack(parts, format="csr") if len(parts) > 1 else parts[0]
 
     def _classifier(self, y):
         options = self.options
@@ -460,11 +314,7 @@ class IntentModel:
 
     def vector(self, text):
         """(columns, values) of the text's features."""
-        sources = self._sources(text)
-        if len(self._blocks) == 1:
-            return self._blocks[0].vector(sources[self._blocks[0].source])
-        cols, vals = zip(*(block.vector(sources[block.source]) for block in self._blocks))
-        return np.concatenate(cols), np.concatenate(vals)
+        return self._features.vector(text)
 
     def probabilities(self, text):
         """The temperature-scaled probability of each class (`classes`, None last when there are out-of-scope examples)."""
@@ -505,41 +355,6 @@ class IntentModel:
         answered = confidence >= threshold and p_first >= none_p
         candidate = self.classes[first]
         return Prediction(candidate if answered else None, confidence, candidate, runner_up, runner_up_confidence, outside)
-
-
-class Judge:
-    """How likely an answer is right, from what the model and another matcher make of it.
-
-    A logistic regression over a few numbers about the answer (see `features`), fitted on the answers both
-    gave to texts they had not learnt from (each phrase and out-of-scope example left out in turn, by
-    folds): its output is a calibrated chance, learnt from examples rather than set by hand. With too few
-    examples to learn from, the model's own confidence stands in.
-    """
-
-    def __init__(self, rows, right):
-        self.weights, self.bias = None, 0.0
-        rows, right = np.asarray(rows, dtype=float), np.asarray(right, dtype=float)
-        if len(rows) and 0 < right.sum() < len(right):
-            from sklearn.linear_model import LogisticRegression
-
-            fitted = LogisticRegression(C=1.0, max_iter=1000).fit(rows, right)
-            self.weights, self.bias = [float(w) for w in fitted.coef_[0]], float(fitted.intercept_[0])
-
-    @staticmethod
-    def features(confidence, score, outside, top, none):
-        """The numbers the judge weighs about one intent: the model's calibrated confidence in it (0-100), the other
-        matcher's score (0-100), how foreign the other matcher finds the text (0-100), whether it is that
-        matcher's first choice, and the model's probability (0-1) that the text is about none of the intents."""
-        c = min(max(confidence / 100.0, 1e-4), 1 - 1e-4)
-        return (math.log(c / (1 - c)), score / 100.0, outside / 100.0, float(top), none, (confidence + score) / 200.0)
-
-    def chance(self, features):
-        """The chance (0-100) that the answer these features describe is right."""
-        if self.weights is None:
-            c = features[0]
-            return 100.0 / (1.0 + math.exp(-c))
-        z = self.bias + sum(w * f for w, f in zip(self.weights, features))
-        return 100.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
 
 
 def _top_two(scores):

@@ -4,11 +4,10 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 
-from bot.knowledge import MAX_REPLY
+from bot import pending
+from bot.knowledge import MAX_REPLY, fill
 
 MENU = "{menu}"
-# State a reply can leave for the next message: a numbered list, the rest of a long answer, a question.
-PENDING = ("choices", "more", "confirm")
 
 
 class Words:
@@ -30,13 +29,9 @@ class Words:
         # In a Hindi reply the words around the numbers are Hindi too; in English text that stands in for a
         # missing Hindi one, English.
         hindi = (lang or self.lang) == "hi"
-        text = text.replace("{emergency_numbers}",
-                            self.settings.EMERGENCY_NUMBERS_HI if hindi else self.settings.EMERGENCY_NUMBERS)
-        text = text.replace("{mental_health_helpline}",
-                            self.settings.MENTAL_HEALTH_HELPLINE_HI if hindi else self.settings.MENTAL_HEALTH_HELPLINE)
-        for name, value in values.items():
-            text = text.replace("{" + name + "}", str(value))
-        return text
+        numbers = self.settings.EMERGENCY_NUMBERS_HI if hindi else self.settings.EMERGENCY_NUMBERS
+        helpline = self.settings.MENTAL_HEALTH_HELPLINE_HI if hindi else self.settings.MENTAL_HEALTH_HELPLINE
+        return fill(text, emergency_numbers=numbers, mental_health_helpline=helpline, **values)
 
     def message(self, name, **values):
         """A message from the knowledge file's `messages`."""
@@ -102,7 +97,7 @@ def numbered(heading, choices):
 
 
 def lay_out(answer, words, state, welcome=None):
-    """The message to send now, the welcome at its end; the rest of a long answer waits in state["more"].
+    """The message to send now, the welcome at its end; the rest of a long answer waits for MORE.
 
     The welcome never pushes a line of the answer's first page (its warning, its pointer to the care team) onto a
     second page: when it does not fit at the end of the message, it goes as a message of its own after it.
@@ -128,7 +123,7 @@ def _answer_message(answer, words, state):
     if rest:
         page = answer.shown + 1
         body += "\n\n" + words.message("more_hint", page=page, pages=page + len(rest))
-        state["more"] = {"intent": answer.intent, "pages": rest, "followups": list(answer.followups), "shown": page}
+        pending.keep_more(state, answer.intent, rest, answer.followups, page)
     if MENU in first:
         return Message(body, menu, words.message("menu_header"))
     followups = Message(body, words.choices(answer.followups), words.message("followups_header"))

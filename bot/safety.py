@@ -7,7 +7,7 @@ cost a life. How a message is read:
    safety.yaml's own `spellings` and corrected toward its words ("breth" is "breath").
 2. A sign is found when every ;-part of it lies within SIGN_WINDOW words of the others in one sentence.
    A temperature, blood pressure or pulse written as a number is read and held against the settings'
-   limits ("fever 103", "39.8 bukhar", "bp 80/50").
+   limits ("fever 103", "39.8 bukhar", "bp 80/50"): bot.readings.
 3. A sign is set aside when it is denied ("no chest pain", "bukhar nahi hai"), asked about in general
    ("does it cause low blood pressure?") or told of the past ("a heart attack five years ago"), unless
    the same part of the message says it is happening now.
@@ -24,6 +24,9 @@ from itertools import product
 
 from bot.model import IntentModel, Options
 from bot.reader import Reader, words_of
+from bot.readings import DEFAULT_LIMITS, Readings
+from bot.readings import Limits as Limits  # the settings and tests take it from here
+from bot.safety_file import faults
 from bot.spelling import fold, spell, surface
 
 # The learnt reader's chance (0-100) that a message is an emergency, from which it opens the emergency path. On
@@ -47,8 +50,6 @@ SPELLING_EDITS = ((13, 2), (5, 1))
 CLAUSE_REACH = 5
 # A denial this many words before a sign ("no chest pain", "not an emergency") denies it.
 DENIAL_REACH = 2
-# A number this many words from a fever, pressure or pulse word is read as its value.
-READING_REACH = 5
 # Sentence ends: a point between digits is a decimal ("104.5").
 # Words of any script, for counting them.
 _WORDS = re.compile(r"\w+")
@@ -70,20 +71,6 @@ class Alarm:
 
     flag: str
     helpline: bool = False
-
-
-@dataclass(frozen=True)
-class Limits:
-    """The readings that open the emergency path (settings FEVER_ALARM_C, LOW_BP_SYSTOLIC, FAST_PULSE)."""
-
-    fever_c: float = 38.5
-    low_systolic: int = 90
-    fast_pulse: int = 130
-    times: int = 6  # vomiting or diarrhoea this many times ("12 baar")
-    weight_gain: float = 2.0  # kilograms gained, written as two weights ("56 se 59 kilo")
-
-
-DEFAULT_LIMITS = Limits()
 
 
 class _Cues:
@@ -112,7 +99,6 @@ class Safety:
         """`data` is safety.yaml as read; `known` the words of the topic knowledge, never corrected into red-flag words;
         for the learnt reader, `calm` messages that are no emergency (the topics' phrases, the out-of-scope examples)
         and `alarming` ones that are (the emergency intent's phrases)."""
-        self.limits = limits
         spellings = {str(word): tuple(str(v) for v in variants or ()) for word, variants in data["spellings"].items()}
         flags = data["red_flags"]
         cues = {name: tuple(str(c) for c in data.get(name) or ()) for name in
@@ -131,8 +117,7 @@ class Safety:
             _Cues(cues[name], read) for name in ("asking", "history", "now", "quoting", "bereaved"))
         self.set_aside = _Cues(cues["set_aside"], lambda words: [self.reader.base(w) for w in words])
         self.contrast = {w for cue in cues["contrast"] for w in read(words_of(cue))}
-        # A unit such as "°" has no letters to read: it is kept as written.
-        self.readings = {name: {w for word in words for w in read(words_of(word)) or (word,)} for name, words in readings.items()}
+        self.readings = Readings(readings, self.reader, limits)
         self.flags = []  # (flag id, helpline) per sign
         self.sign_parts = []  # number of parts per sign
         self.sign_starts = defaultdict(list)  # first word -> [(sign, part, alternative)]
@@ -259,7 +244,7 @@ class Safety:
             return max(found, key=lambda alarm: alarm.helpline)
         # A measured temperature, pressure or pulse is happening now, unless it is told of the past.
         tokens = [token for clause in clauses for token in clause]
-        flag, number = self._reading(tokens)
+        flag, number = self.readings.flagged(tokens)
         if flag:
             words = list(self.reader.read([w for t in tokens for w in surface(t)]))
             first = surface(number)[0]
@@ -356,112 +341,10 @@ class Safety:
         """The place of the last word before `at` that is not a filler ("hosh [men] nahi"), or -1."""
         return next((i for i in range(at - 1, -1, -1) if words[i] not in self.filler), -1)
 
-    def _reading(self, tokens):
-        """(red flag, the number) when a number next to its word passes its limit ("fever 103", "bp 80/50",
-        "dast 12 baar", "weight 56 se 59 kilo"), else (None, None)."""
-        read = self._read_tokens(tokens)
-        # Vomiting or diarrhoea counted: "dast 12 baar", "vomited 8 times since night".
-        counted = self.readings.get("times", ())
-        if not self.readings.get("times_of", set()).isdisjoint(read):
-            for i, t in enumerate(read[:-1]):
-                if read[i + 1] in counted and _numbers(t) and _numbers(t)[0] >= self.limits.times:
-                    return "dehydration", t
-        # Weight gained: two weights after the word ("vajan 56 se 59 kilo ho gaya").
-        for i, token in enumerate(read):
-            if token in self.readings.get("weight", ()):
-                weights = [t for t in read[i + 1:i + 1 + READING_REACH] if _numbers(t) and 20 <= _numbers(t)[0] <= 250]
-                if len(weights) >= 2 and _numbers(weights[-1])[0] - _numbers(weights[0])[0] >= self.limits.weight_gain:
-                    return "capillary_leak", weights[-1]
-        # "60 year old", "70 kg": a number followed by another unit is not a reading.
-        other = self.readings.get("not_readings", set())
-        read = [t if not (_numbers(t) and i + 1 < len(read) and read[i + 1] in other) else "#"
-                for i, t in enumerate(read)]
-        for i, token in enumerate(read):
-            for name, flag in READINGS.items():
-                if token in self.readings.get(name, ()):
-                    value = _nearest(read, i, name)
-                    if value is not None and _alarming(name, value, self.limits):
-                        return flag, value
-        # A temperature with its unit, or with its decimal, needs no fever word: "103F", "39.5 c", "38.6 hai abhi".
-        degrees = self.readings.get("degrees", ())
-        for i, token in enumerate(read):
-            unit = i + 1 < len(read) and read[i + 1] in degrees
-            if (unit or _DECIMAL.fullmatch(token)) and _alarming("temperature", token, self.limits):
-                return "fever", token
-        return None, None
-
-    def _read_tokens(self, tokens):
-        """Canonical words with the numbers kept whole between them ("blood pressure 80/50" -> "bp", "80/50")."""
-        read, run = [], []
-        for token in tokens + [""]:
-            if token and not _numbers(token):
-                run.extend(surface(token) or [token])
-                continue
-            read.extend(self.reader.read(run))
-            run = []
-            if token:
-                read.append(token)
-        return read
-
-
-# Readings of a number beside its word, and the red flag each opens when it passes its limit.
-READINGS = {"temperature": "fever", "blood_pressure": "low_blood_pressure", "pulse": "fast_pulse"}
-# Values a reading can take at all: other numbers beside the word are something else ("fever for 3 days").
-_PLAUSIBLE = {"temperature": lambda n: len(n) == 1 and (34 <= n[0] <= 44 or 93 <= n[0] <= 112),
-              "blood_pressure": lambda n: 40 <= n[0] <= 260 and (len(n) == 1 or n[1] < n[0]),
-              "pulse": lambda n: len(n) == 1 and 20 <= n[0] <= 300}
-
-
-# A number written with one decimal: in the range of a body temperature, it is one.
-_DECIMAL = re.compile(r"\d{2,3}[.,]\d")
-
 
 def _year(word):
     """True for a year before this one ("in 2015"), which tells of the past."""
     return word.isdigit() and len(word) == 4 and 1950 <= int(word) < _THIS_YEAR
-
-
-def _numbers(token):
-    """The numbers of a token ("80/50" -> [80.0, 50.0], "39,8" -> [39.8]); [] for a word."""
-    if not token or not token[0].isdigit():
-        return []
-    return [float(n.replace(",", ".")) for n in re.split(r"\s*/\s*", token)]
-
-
-def _nearest(tokens, at, name):
-    """The plausible value of reading `name` closest to tokens[at] within READING_REACH words (after it on a tie)."""
-    near = [(abs(i - at), i < at, t) for i, t in enumerate(tokens)
-            if 0 < abs(i - at) <= READING_REACH and _numbers(t) and _PLAUSIBLE[name](_numbers(t))]
-    return min(near)[2] if near else None
-
-
-def _alarming(name, value, limits):
-    """True when a temperature (°C or °F), blood pressure ("80/50" or its first number) or pulse passes its limit."""
-    numbers = _numbers(value)
-    if not numbers or not _PLAUSIBLE[name](numbers):
-        return False
-    first = numbers[0]
-    if name == "temperature":
-        celsius = first if first <= 44 else (first - 32) * 5 / 9
-        return celsius >= limits.fever_c
-    if name == "blood_pressure":
-        return first < limits.low_systolic
-    return first >= limits.fast_pulse
-
-
-# safety.yaml's fields, for the editor who mistypes one.
-FIELDS = {
-    "reviewed_by": "the clinician who approved the file", "reviewed_on": "the date of that approval, YYYY-MM-DD",
-    "spellings": "word: its other spellings", "red_flags": "id: about, signs, helpline",
-    "readings": "temperature, degrees, blood_pressure, pulse, times, times_of, weight, not_readings: words",
-    "filler": "words", "denial": "words", "asking": "phrases", "history": "phrases", "now": "phrases", "quoting": "phrases",
-    "bereaved": "phrases",
-    "set_aside": "phrases", "contrast": "words", "words": "common words never read as a misspelt red-flag word",
-    "examples": "alarm, self_harm, calm: messages the learnt reader learns from",
-    "must_alarm": "messages", "must_not_alarm": "messages",
-}
-CUE_LISTS = ("filler", "denial", "asking", "history", "now", "quoting", "bereaved", "set_aside", "contrast", "words")
-FLAG_FIELDS = ("about", "signs", "helpline")
 
 
 def build(text, path, limits=DEFAULT_LIMITS, known=(), calm=(), alarming=()):
@@ -481,41 +364,8 @@ def build(text, path, limits=DEFAULT_LIMITS, known=(), calm=(), alarming=()):
     def problem(at, message):
         problems.append(locate(path, lines, at, message))
 
-    if not isinstance(data, dict):
-        problem((), "must be a mapping with spellings, red_flags, the cue lists and the expectations")
-        return None, problems
-    for key in data:
-        if key not in FIELDS:
-            problem((key,), f"unknown field '{key}'; known fields: {', '.join(FIELDS)}")
-    for name, message in (("spellings", "must map each word to a list of its other spellings"),
-                          ("red_flags", "must map each red flag's id to its about, signs and helpline")):
-        if not isinstance(data.get(name), dict) or not data[name]:
-            problem((name,), message)
-    for word, variants in (data.get("spellings") or {}).items() if isinstance(data.get("spellings"), dict) else ():
-        if not isinstance(variants, list) or not all(isinstance(v, str) and v.strip() for v in variants):
-            problem(("spellings", word), "must be a list of spellings, each text (put yes, no, on, off in quotes)")
-    for flag_id, flag in (data.get("red_flags") or {}).items() if isinstance(data.get("red_flags"), dict) else ():
-        at = ("red_flags", flag_id)
-        if not isinstance(flag, dict) or not isinstance(flag.get("signs"), list) or not flag["signs"]:
-            problem(at, "needs `signs`: a list of signs, each like \"chest ; pain | pressure\"")
-            continue
-        for key in flag:
-            if key not in FLAG_FIELDS:
-                problem(at + (key,), f"unknown field '{key}'; known fields: {', '.join(FLAG_FIELDS)}")
-        if not isinstance(flag.get("helpline", False), bool):
-            problem(at + ("helpline",), "must be true or false")
-        for index, sign in enumerate(flag["signs"]):
-            if not isinstance(sign, str) or any(not part.replace("|", "").strip() for part in sign.split(";")):
-                problem(at + ("signs", index), "each ;-separated part needs at least one word")
-    readings = data.get("readings") or {}
-    if not isinstance(readings, dict) or any(not isinstance(v, list) for v in readings.values()):
-        problem(("readings",), "must map temperature, degrees, blood_pressure, pulse, times, times_of, weight and not_readings "
-                               "to lists of words")
-    for name in CUE_LISTS + ("must_alarm", "must_not_alarm"):
-        value = data.get(name)
-        if value is not None and (not isinstance(value, list) or not all(isinstance(v, (str, int, float)) and
-                                                                         not isinstance(v, bool) for v in value)):
-            problem((name,), "must be a list of words or phrases (put yes, no, on, off in quotes)")
+    for at, message in faults(data):
+        problem(at, message)
     if problems:
         return None, problems
     examples = data.get("examples")

@@ -9,7 +9,7 @@ from twilio.request_validator import RequestValidator, compare
 from twilio.twiml.messaging_response import MessagingResponse
 
 from bot import metrics
-from bot.assistant import Inbound
+from bot.inbound import Inbound
 from bot.logs import mask
 
 log = logging.getLogger(__name__)

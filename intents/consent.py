@@ -1,11 +1,10 @@
 """What the patient agrees to receive: opting out of messages."""
 
-from bot.replies import PENDING
+from bot import pending
 
 
 def opt_out(turn):
     """Stop every message to the patient until they write START; this confirmation is the last one."""
     turn.conversation.opt_out()
-    for key in PENDING:
-        turn.state.pop(key, None)
+    pending.clear(turn.state)
     return [turn.reply]

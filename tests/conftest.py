@@ -165,21 +165,17 @@ def twilio_api():
         yield fake
 
 
-@pytest.fixture
-def test_config(redis_url, twilio_api, tmp_path):
-    """Settings for one test, as in production: its own key prefix and data folder, the fixture knowledge.
-
-    The test's keys are removed afterwards, whichever apps and stores it made with these settings.
-    """
-    config = {
+def settings_for(redis_url, twilio_url, data_dir):
+    """Settings as in production: their own key prefix and data folder, the fixture knowledge, the Twilio stand-in."""
+    return {
         "ENVIRONMENT": "production",
         "SECRET_KEY": SECRET_KEY,
-        "DATA_DIR": str(tmp_path / "data"),
+        "DATA_DIR": str(data_dir),
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "TWILIO_FROM": CLINIC_NUMBER,
         "TWILIO_MESSAGING_SERVICE_SID": "",
-        "TWILIO_API_BASE_URL": twilio_api.url,
+        "TWILIO_API_BASE_URL": twilio_url,
         "SKIP_SIGNATURE_CHECK": False,
         "PUBLIC_BASE_URL": "",
         "PROXY_HOPS": 0,
@@ -193,12 +189,23 @@ def test_config(redis_url, twilio_api, tmp_path):
         "OFFICE_HOURS": "",
         "ON_DUTY_NUMBERS": ",".join(ON_DUTY),
     }
-    yield config
+
+
+def remove_keys(redis_url, prefix):
+    """Remove every key under `prefix`, whichever apps and stores made them."""
     client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(f"{config['KEY_PREFIX']}*", count=1000))
+    keys = list(client.scan_iter(f"{prefix}*", count=1000))
     if keys:
         client.delete(*keys)
     client.close()
+
+
+@pytest.fixture
+def test_config(redis_url, twilio_api, tmp_path):
+    """Settings for one test (settings_for); the test's keys are removed afterwards."""
+    config = settings_for(redis_url, twilio_api.url, tmp_path / "data")
+    yield config
+    remove_keys(redis_url, config["KEY_PREFIX"])
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 import pytest
 
 from bot import create_app
-from bot.assistant import Inbound
+from bot.inbound import Inbound
 from tests.conftest import FIXTURE_KNOWLEDGE, conversation_of, saw_the_welcome
 
 PATIENT = "whatsapp:+919800000001"

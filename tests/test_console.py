@@ -6,8 +6,8 @@ import threading
 import pytest
 
 from bot import create_app
-from bot.assistant import Inbound
 from bot.console import hash_password
+from bot.inbound import Inbound
 from tests.conftest import CLINIC_NUMBER, FIXTURE_KNOWLEDGE, queue_chat
 
 PASSWORD = "correct horse battery"

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot import create_app
-from bot.assistant import Inbound
 from bot.hours import DAYS
+from bot.inbound import Inbound
 from tests.conftest import CLINIC_NUMBER, ON_DUTY, WhatsApp, saw_the_welcome
 
 SENDER = "whatsapp:+919800000001"

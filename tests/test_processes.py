@@ -17,8 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from twilio.request_validator import RequestValidator
 
 from bot import create_app
-from bot.assistant import Inbound
 from bot.console import hash_password
+from bot.inbound import Inbound
 from tests.conftest import (
     ACCOUNT_SID,
     AUTH_TOKEN,

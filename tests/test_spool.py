@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from bot import create_app
-from bot.assistant import Inbound
+from bot.inbound import Inbound
 from bot.spool import Spool
 from tests.conftest import ON_DUTY, PATIENT, RedisServer, WhatsApp, replies_of, wait_for
 

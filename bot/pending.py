@@ -1,0 +1,55 @@
+"""What a reply leaves open for the patient's next message, kept in the conversation's state: the one place that
+reads or writes it.
+
+A numbered list (`choices`: the intent ids in order), the rest of a long answer (`more`), a question waiting for
+YES or NO (`confirm`: handoff, stop or forget), and the fallbacks in a row (`misses`).
+"""
+
+from dataclasses import dataclass
+
+OPEN = ("choices", "more", "confirm")
+
+
+@dataclass(frozen=True)
+class Pending:
+    """What the last reply left open, as the next message found it."""
+
+    choices: list | None = None
+    more: dict | None = None
+    confirm: str | None = None
+
+
+def take(state):
+    """What the last reply left open, taken out of the state: the message answers it, or it is set aside."""
+    return Pending(**{key: state.pop(key) for key in OPEN if key in state})
+
+
+def take_misses(state):
+    """The fallbacks in a row so far, taken out of the state: any message that is not a miss ends the run."""
+    return state.pop("misses", 0)
+
+
+def missed(state, misses):
+    """Count one more fallback in a row."""
+    state["misses"] = misses
+
+
+def offer(state, intent_ids):
+    """A numbered list went out: a digit in the next message picks from it."""
+    state["choices"] = list(intent_ids)
+
+
+def ask(state, question):
+    """A YES/NO question went out (handoff, stop or forget)."""
+    state["confirm"] = question
+
+
+def keep_more(state, intent, pages, followups, shown):
+    """The rest of a long answer, for MORE."""
+    state["more"] = {"intent": intent, "pages": pages, "followups": list(followups), "shown": shown}
+
+
+def clear(state):
+    """Nothing stays open (the patient opted out)."""
+    for key in OPEN:
+        state.pop(key, None)
