@@ -1,9 +1,10 @@
 """Assistant.respond: one inbound patient message in, the replies to send out. No Flask here."""
 
 import logging
+import time
 from dataclasses import dataclass
 
-from bot import buttons, language, metrics, pending
+from bot import buttons, language, listening, metrics, pending, replies
 from bot.inbound import MAX_BODY, Inbound
 from bot.logs import mask
 from bot.matcher import EMERGENCY
@@ -26,7 +27,7 @@ STEPS = (
     "_unreadable",        # media, a location, an empty or oversized message
     "_reply_to_pending",  # a number, a button, MORE, YES or NO to what the last reply left open (bot/pending.py)
     "_command",           # MENU, START, HINDI, ENGLISH, delete my data: the same at any time
-    "_matched",           # the intent; a question when two are close; the fallback, then the offer of a person
+    "_matched",           # the intent (as a listener answers it); a question when two are close; the fallback
 )
 
 
@@ -60,6 +61,8 @@ class Reading:
     words: Words
     # Fallbacks in a row before this message.
     misses: int
+    # The topic last answered while it gives this message context (pending.Topic), else None.
+    topic: object = None
 
     @property
     def state(self):
@@ -110,6 +113,11 @@ class Assistant(Recovery):
         language.choose(inbound.body, state, knowledge.hinglish_words)
         words = Words(knowledge, self.settings, state)
         answer = self._answer(inbound, conversation, words)
+        # The topic answered gives the next messages their context; any other reply moves it one message away.
+        if answer.intent and answer.pages:
+            pending.answered(state, answer.intent, time.time(), answer.pointed)
+        else:
+            pending.passed(state)
         metrics.INTENTS.labels(answer.intent or "none").inc()
         # Daily counts for the operations' activity view: messages, patients, the intent answered.
         conversation.count_message(answer.intent)
@@ -129,8 +137,9 @@ class Assistant(Recovery):
     def _answer(self, inbound, conversation, words):
         """What to say: the answer of the first step in STEPS that has one."""
         body = inbound.body.strip()
+        state = conversation.state
         reading = Reading(inbound, body, words.knowledge.command(body), conversation, words,
-                          pending.take_misses(conversation.state))
+                          pending.take_misses(state), pending.topic(state, time.time()))
         for step in STEPS:
             answer = getattr(self, step)(reading)
             if answer is not None:
@@ -141,6 +150,10 @@ class Assistant(Recovery):
         """A red flag: the emergency advice, and the chat goes urgent to the top of the queue."""
         # The bound keeps a huge message from stalling the check.
         alarm = reading.words.knowledge.safety.alarm(reading.body[:MAX_BODY])
+        if alarm and not alarm.helpline and _just_answered(reading, EMERGENCY, pointed=""):
+            # The emergency reply is just above: what to do while help comes, not the same text again.
+            self.handoff.escalate(reading.inbound, reading.conversation, "emergency", urgent=True)
+            return self._while_waiting(reading)
         return self._emergency_answer(alarm, reading) if alarm else None
 
     def _opted_out(self, reading):
@@ -158,8 +171,12 @@ class Assistant(Recovery):
 
     def _with_coordinator(self, reading):
         """While a coordinator is awaited or writing, the assistant is silent (CANCEL aside); the console shows the message."""
-        if not reading.conversation.chat:
+        chat = reading.conversation.chat
+        if not chat:
             return None
+        # Right after the emergency reply, a patient still waiting for help hears what to do meanwhile, once.
+        if chat["status"] == "waiting" and reading.command != "cancel" and _just_answered(reading, EMERGENCY, pointed=""):
+            return self._while_waiting(reading)
         return Answer(None, self.handoff.patient_wrote(reading.conversation, reading.command, reading.words))
 
     def _unreadable(self, reading):
@@ -188,11 +205,11 @@ class Assistant(Recovery):
             intent = _pick(reading.body, left_open.choices, knowledge.intents)
             # A number with no list (or not on it) would match at random: show the menu instead.
             return self._run(intent, reading) if intent else Answer(None, [reading.words.message("unknown_choice")])
-        if command == "more":
+        if command == "more" or knowledge.listening.asks_for_more(reading.body):
             more = left_open.more
-            if more is None:
-                return Answer(None, [reading.words.message("nothing_more")])
-            return Answer(more["intent"], more["pages"], tuple(more["followups"]), shown=more["shown"])
+            if more is not None:
+                return Answer(more["intent"], more["pages"], tuple(more["followups"]), shown=more["shown"])
+            return replies.more_on(reading.topic, reading.words, reading.state)
         question = left_open.confirm
         # YES to the offer of a coordinator (made after two misses) puts the chat in the queue.
         if question == "handoff" and command == "yes":
@@ -225,8 +242,13 @@ class Assistant(Recovery):
         """The intent the message matches; a question when two are close; the fallback, then a person, when none is."""
         body, state, words = reading.body, reading.state, reading.words
         match = words.knowledge.matcher.match(body)
-        # Two topics nearly tied (or a harmful-if-wrong topic not clearly ahead): ask; a digit then picks one.
         options = match.options(self.settings.CLARIFY_MARGIN)
+        # Unclear alone: the topic just answered decides where the message allows it; two questions clear each alone.
+        if match.intent is None or options:
+            intent = listening.in_context(match, reading.topic) or listening.first_of_two(body, words.knowledge.matcher)
+            if intent and intent not in CONFIRM_FIRST and intent not in HANDLERS:
+                return self._as_listener(intent, reading)
+        # Two topics nearly tied (or a harmful-if-wrong topic not clearly ahead): ask; a digit then picks one.
         if options:
             # Kept for operations too: a phrase or two in the file would settle such questions.
             reading.conversation.keep_unanswered(body)
@@ -246,7 +268,32 @@ class Assistant(Recovery):
                 return Answer(None, [words.message("handoff_offer")])
             pending.missed(state, reading.misses + 1)
             return Answer(None, [words.message("fallback")])
-        return self._run(match.intent, reading)
+        return self._as_listener(match.intent, reading)
+
+    def _as_listener(self, intent, reading):
+        """A topic's answer as one who listens gives it: not the same text twice in a row, the patient's own case
+        acknowledged and left to the care team, a second question answered or offered."""
+        words, knowledge = reading.words, reading.words.knowledge
+        if intent in listening.SMALL_TALK or intent in HANDLERS:
+            return self._run(intent, reading)
+        if _just_answered(reading, intent, pointed=""):
+            pointer = words.message("answered_above", topic=knowledge.title(intent, words.lang))
+            answer = Answer(intent, [pointer], knowledge.intents[intent].followups, pointed="above")
+            pending.ask(reading.state, "handoff")
+        else:
+            answer = self._run(intent, reading)
+        if knowledge.listening.personal(reading.body):
+            answer.pages[0] = f"{words.message('personal_case')}\n\n{answer.pages[0]}"
+            pending.ask(reading.state, "handoff")
+        second = listening.two_questions(reading.body, knowledge.matcher)
+        if second and intent in second:
+            replies.also(answer, second[1] if second[0] == intent else second[0], words, reading.state)
+        return answer
+
+    def _while_waiting(self, reading):
+        """What to do while help comes, after the emergency reply."""
+        when = self.handoff.emergency_followup(reading.words)
+        return Answer(EMERGENCY, [reading.words.message("emergency_waiting", when_answered=when)], pointed="waiting")
 
     def _emergency_answer(self, alarm, reading):
         """The emergency reply (with the mental-health helpline for thoughts of self-harm); the chat goes urgent to the queue."""
@@ -345,3 +392,9 @@ def _pick(body, choices, intents):
     if choices and 1 <= number <= len(choices) and choices[number - 1] in intents:
         return choices[number - 1]
     return None
+
+
+def _just_answered(reading, intent, pointed=None):
+    """True when the reply to the patient's previous message was about `intent` (and pointed or not, if given)."""
+    topic = reading.topic
+    return topic is not None and topic.intent == intent and topic.since == 0 and pointed in (None, topic.pointed)

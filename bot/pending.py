@@ -2,12 +2,26 @@
 reads or writes it.
 
 A numbered list (`choices`: the intent ids in order), the rest of a long answer (`more`), a question waiting for
-YES or NO (`confirm`: handoff, stop or forget), and the fallbacks in a row (`misses`).
+YES or NO (`confirm`: handoff, stop or forget), the fallbacks in a row (`misses`), and the topic last answered
+(`topic`), which gives the next messages their context.
 """
 
 from dataclasses import dataclass
 
 OPEN = ("choices", "more", "confirm")
+# How long, and over how many messages without a topic of their own, the topic last answered gives context.
+CONTEXT_SECONDS = 10 * 60
+CONTEXT_MESSAGES = 2
+
+
+@dataclass(frozen=True)
+class Topic:
+    """The topic last answered: when, how many messages ago, and whether that reply pointed to an earlier one."""
+
+    intent: str
+    at: float
+    since: int = 0
+    pointed: str = ""
 
 
 @dataclass(frozen=True)
@@ -53,3 +67,22 @@ def clear(state):
     """Nothing stays open (the patient opted out)."""
     for key in OPEN:
         state.pop(key, None)
+
+
+def topic(state, now):
+    """The topic last answered while it still gives context, else None."""
+    last = state.get("topic")
+    if not last or now - last["at"] > CONTEXT_SECONDS or last["since"] > CONTEXT_MESSAGES:
+        return None
+    return Topic(**last)
+
+
+def answered(state, intent, now, pointed=""):
+    """A reply about `intent` went out (`pointed`: how it stood in for the answer, see replies.Answer)."""
+    state["topic"] = {"intent": intent, "at": now, "since": 0, "pointed": pointed}
+
+
+def passed(state):
+    """A reply about no topic went out: the last topic is one message further away."""
+    if "topic" in state:
+        state["topic"]["since"] += 1

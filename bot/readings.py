@@ -31,6 +31,8 @@ READINGS = {"temperature": "fever", "blood_pressure": "low_blood_pressure", "pul
 _PLAUSIBLE = {"temperature": lambda n: len(n) == 1 and (34 <= n[0] <= 44 or 93 <= n[0] <= 112),
               "blood_pressure": lambda n: 40 <= n[0] <= 260 and (len(n) == 1 or n[1] < n[0]),
               "pulse": lambda n: len(n) == 1 and 20 <= n[0] <= 300}
+# Where a clause ends: a number before one of these does not belong to a word after it.
+_CLAUSE_BREAKS = {",", ";"}
 # A number written with one decimal: in the range of a body temperature, it is one.
 _DECIMAL = re.compile(r"\d{2,3}[.,]\d")
 
@@ -83,7 +85,7 @@ class Readings:
         """Canonical words with the numbers kept whole between them ("blood pressure 80/50" -> "bp", "80/50")."""
         read, run = [], []
         for token in tokens + [""]:
-            if token and not _numbers(token):
+            if token and not _numbers(token) and token not in _CLAUSE_BREAKS:
                 run.extend(surface(token) or [token])
                 continue
             read.extend(self.reader.read(run))
@@ -101,9 +103,13 @@ def _numbers(token):
 
 
 def _nearest(tokens, at, name):
-    """The plausible value of reading `name` closest to tokens[at] within READING_REACH words (after it on a tie)."""
+    """The plausible value of reading `name` closest to tokens[at] within READING_REACH words (after it on a tie).
+
+    A number before the word is read only within its clause: in "she is 72, has BP" the 72 is her age.
+    """
     near = [(abs(i - at), i < at, t) for i, t in enumerate(tokens)
-            if 0 < abs(i - at) <= READING_REACH and _numbers(t) and _PLAUSIBLE[name](_numbers(t))]
+            if 0 < abs(i - at) <= READING_REACH and _numbers(t) and _PLAUSIBLE[name](_numbers(t))
+            and not (i < at and _CLAUSE_BREAKS.intersection(tokens[i + 1:at]))]
     return min(near)[2] if near else None
 
 

@@ -62,6 +62,9 @@ class Answer:
     shown: int = 0
     # The patient asked for everything about them to be erased, this exchange included.
     erase: bool = False
+    # A short reply in place of the answer: "above" points to it, "more" to its related topics, "waiting" says what
+    # to do while help comes after the emergency reply; "" for the answer itself.
+    pointed: str = ""
 
 
 @dataclass(frozen=True)
@@ -147,3 +150,25 @@ def split(text, room):
         pieces.append(text[:cut].rstrip())
         text = text[cut:].lstrip()
     return pieces + [text]
+
+
+def more_on(topic, words, state):
+    """MORE after a one-page answer: its related topics and the offer of a coordinator, once; else the menu."""
+    intents = words.knowledge.intents
+    followups = topic and topic.pointed != "more" and topic.intent in intents and intents[topic.intent].followups
+    if not followups:
+        return Answer(None, [words.message("nothing_more")])
+    pending.ask(state, "handoff")
+    title = words.knowledge.title(topic.intent, words.lang)
+    return Answer(topic.intent, [words.message("more_on_topic", topic=title)], followups, pointed="more")
+
+
+def also(answer, other, words, state):
+    """The message's other question: answered too when both fit in one message, else offered as number 1."""
+    both = f"{answer.pages[0]}\n\n{words.pages(other)[0]}"
+    if len(answer.pages) == 1 and len(words.pages(other)) == 1 and len(both) < MAX_REPLY:
+        answer.pages, answer.followups = [both], ()
+        return
+    answer.pages[-1] += "\n\n" + words.message("also_asked", topic=words.knowledge.title(other, words.lang))
+    answer.followups = (other, *[f for f in answer.followups if f != other][:2])
+    pending.offer(state, [other])

@@ -243,7 +243,8 @@ class Safety:
         if found:
             return max(found, key=lambda alarm: alarm.helpline)
         # A measured temperature, pressure or pulse is happening now, unless it is told of the past.
-        tokens = [token for clause in clauses for token in clause]
+        # Clauses keep their commas between them: a number does not reach back across one (readings._nearest).
+        tokens = [token for clause in clauses for token in [*clause, ","]][:-1]
         flag, number = self.readings.flagged(tokens)
         if flag:
             words = list(self.reader.read([w for t in tokens for w in surface(t)]))

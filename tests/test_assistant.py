@@ -75,6 +75,9 @@ def test_more_goes_through_every_page_then_offers_follow_ups(chat):
     assert chat("what to expect") == ["Page one, before treatment. Ask your care team.\n\nReply MORE (1/3)"]
     assert chat("more") == ["Page two, during treatment. Ask your care team.\n\nReply MORE (2/3)"]
     assert chat("MORE") == ["Page three, after treatment. Ask your care team.\n\nRelated:\n1. Side effects"]
+    # After the last page MORE offers the related topics once more, with a coordinator; then there is nothing more.
+    assert chat("more") == [f"That is all on What to expect. Pick a related topic or reply YES for a coordinator. {SOS}"
+                            "\n\nRelated:\n1. Side effects"]
     assert chat("more") == [NOTHING_MORE]
 
 
@@ -109,7 +112,7 @@ def test_a_greeting_mid_conversation_keeps_the_rest_of_the_state(chat, assistant
 def test_the_first_reply_carries_the_welcome_once(assistant):
     # The welcome goes after the answer, so nothing of the answer is pushed down or onto a second page.
     assert say(assistant, "how much does it cost") == [f"{COSTS}\n\n{WELCOME}"]
-    assert say(assistant, "how much does it cost") == [COSTS]
+    assert say(assistant, "does insurance cover it") == ["Check with your insurer."]
     assert conversation_of(assistant.store, PATIENT).notice == "test-1"
 
 
@@ -174,7 +177,8 @@ def test_follow_ups_that_do_not_fit_are_left_out_rather_than_splitting_the_answe
     path.write_text(text, encoding="utf-8")
     assistant = create_app({**test_config, "KNOWLEDGE_PATH": str(path)}).extensions["assistant"]
     assert say(assistant, "what are the side effects") == [long_reply.strip()]
-    assert say(assistant, "more") == [NOTHING_MORE]
+    # MORE then offers them.
+    assert say(assistant, "more")[0].endswith("\n\nRelated:\n1. Coping\n2. What to expect")
 
 
 def _indent(text, spaces):
@@ -375,7 +379,9 @@ def limited(make_app):
 
 def test_a_flood_gets_one_notice_then_silence_and_every_message_is_kept(limited):
     answers = [say(limited, f"how much does it cost {n}", message_sid=f"SM{n}") for n in range(6)]
-    assert answers[:3] == [["Costs vary. Ask the care team for an estimate."]] * 3
+    # The same topic again in a row points to the answer above.
+    pointer = f"That is answered above (Costs). Reply YES for a coordinator. {SOS}"
+    assert answers[:3] == [[COSTS], [pointer], [COSTS]]
     assert answers[3] == ["Too many messages; I will pause for a while. In an emergency call 112 (emergency) or 108 (ambulance)."]
     assert answers[4:] == [[], []]
     patient = [m for m in limited.store.transcript(PATIENT) if m["role"] == "patient"]

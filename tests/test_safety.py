@@ -55,8 +55,9 @@ def test_a_set_the_red_flags_were_not_written_from(flags):
     caught = [c for c in alarms if flags.alarm(c["text"])]
     false_alarms = [c for c in cases if not c["alarm"] and flags.alarm(c["text"])]
     assert len(alarms) == 150 and len(caught) >= 142 and len(false_alarms) <= 5
-    # the signs alone catch 120: the learnt reader the rest
-    assert len([c for c in alarms if flags.signed(c["text"])]) >= 120
+    # The signs alone catch 119, the learnt reader the rest. (They caught 120 while "ho chuke", already done, was
+    # misread as "choke"; the diarrhoea counted in words, "बारह बार", is now the learnt reader's.)
+    assert len([c for c in alarms if flags.signed(c["text"])]) >= 119
 
 
 def test_a_second_set_written_apart(flags):

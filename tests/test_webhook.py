@@ -443,7 +443,9 @@ def test_an_emergency_through_the_webhook_in_every_state(app, whatsapp, store):
     emergency = [EMERGENCY]
     assert whatsapp.send("chest pain now") == emergency  # with the assistant
     assert store.waiting()[0]["urgent"]
-    assert whatsapp.send("i cannot breathe") == emergency  # waiting
+    # Waiting, right after the emergency reply: what to do while help comes, not the same text again.
+    assert whatsapp.send("i cannot breathe") == ["While you wait: call 112 (emergency) or 108 (ambulance) if you have not. "
+                                                 "A coordinator will write soon."]
     handoff.claim(PATIENT, "Priya")
     assert whatsapp.send("chest pain now") == emergency  # with a coordinator
     assert store.chat(PATIENT)["urgent"]

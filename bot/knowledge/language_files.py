@@ -3,16 +3,19 @@
 import os
 
 from bot.knowledge.files import MAX_FILE_BYTES, Fields, KnowledgeError, _stamp, did_you_mean, read, read_text
+from bot.listening import Listening
 from bot.matcher import Rules
 from bot.spelling import fold, stem, surface
 
 # The language files (language/): each field of bot.matcher.Rules, all optional, each in one of the files.
 MATCHING_LISTS = ("ignore", "contrast", "set_aside_openers", "set_aside_closers", "out_of_scope", "anchors", "mentions",
                   "other_subjects", "comparing", "not_pointing")
+# How a message leans on the conversation (bot.listening.Listening): asking for more, telling one's own case.
+LISTENING_LISTS = ("more", "more_filler", "person", "details")
 MATCHING_FIELDS = {"synonyms": "word: the words that mean the same",
                    "strict": "intent: the lead (0-100) it needs over the runner-up",
-                   **{name: "list of words or phrases" for name in MATCHING_LISTS}}
-LANGUAGE_FILES = ("synonyms.yaml", "reading.yaml", "out_of_scope.yaml")
+                   **{name: "list of words or phrases" for name in MATCHING_LISTS + LISTENING_LISTS}}
+LANGUAGE_FILES = ("synonyms.yaml", "reading.yaml", "out_of_scope.yaml", "conversation.yaml")
 
 
 def read_language(language, problems=None):
@@ -67,6 +70,17 @@ def language_rules(files, intents, problems):
     if ignore_at is not None:
         ignore_at.ignored(list(rules.ignore), rules.synonyms, ("ignore",))
     return rules
+
+
+def language_listening(files, problems):
+    """The Listening of the language files' conversation cues (each list in one file)."""
+    lists = {}
+    for path, data, lines in files:
+        checker = _LanguageFile(path, lines, problems)
+        for name in LISTENING_LISTS:
+            if isinstance(data, dict) and data.get(name) is not None:
+                lists[name] = checker.words(data[name], (name,))
+    return Listening.of(lists)
 
 
 class _LanguageFile(Fields):

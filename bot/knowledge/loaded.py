@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from bot import safety as red_flags
+from bot.listening import Listening
 from bot.matcher import EMERGENCY, Match, Matcher
 from bot.spelling import normalise
 
@@ -51,6 +52,8 @@ class Knowledge:
     hinglish_words: frozenset
     notice_version: str
     coordinator_replies: tuple
+    # How a message leans on the conversation (language/conversation.yaml).
+    listening: Listening = Listening()
 
     def message(self, name, lang="en"):
         """A message in `lang`, or in English when it has no translation."""

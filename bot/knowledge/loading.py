@@ -74,7 +74,8 @@ def build(data, lines, path="responses.yaml", required=REQUIRED_INTENTS, handled
     # The topics' words are known to the red flags' reader, so that "main" is never corrected into "pain"; their
     # phrases and the out-of-scope examples are calm messages to the learnt reader, the emergency phrases alarming ones.
     intents = knowledge.intents.values() if knowledge else ()
-    known = [p for i in intents for p in i.phrases]
+    # So are the common Hinglish words, so that "ho chuke" (already done) is never corrected into "choke".
+    known = [p for i in intents for p in i.phrases] + sorted(knowledge.hinglish_words if knowledge else ())
     calm = [p for i in intents if i.id != EMERGENCY for p in i.phrases]
     calm += list(knowledge.matcher.rules.out_of_scope) if knowledge else []
     alarming = [p for i in intents if i.id == EMERGENCY for p in i.phrases]

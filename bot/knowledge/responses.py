@@ -5,7 +5,7 @@ import re
 from types import MappingProxyType
 
 from bot.knowledge.files import Fields, _dotted, did_you_mean
-from bot.knowledge.language_files import language_rules
+from bot.knowledge.language_files import language_listening, language_rules
 from bot.knowledge.loaded import Intent, Knowledge, _matcher
 from bot.matcher import EMERGENCY
 from bot.spelling import normalise
@@ -22,14 +22,15 @@ REQUIRED_MESSAGES = (
     "location", "opted_in", "forget_confirm", "forgotten", "forget_kept", "language_set",
     "handoff_offer", "handoff_waiting", "handoff_after_hours", "handoff_claimed", "handoff_returned",
     "handoff_cancelled", "alert_new", "alert_urgent", "alert_again", "rate_limited", "stop_confirm", "self_harm",
-    "emergency_in_hours", "emergency_after_hours",
+    "emergency_in_hours", "emergency_after_hours", "more_on_topic", "answered_above", "personal_case", "also_asked",
+    "emergency_waiting",
 )
 # Replies that are not an answer (not understood, which topic?, a person offered, ...) are where a patient in
 # trouble may stop reading: each must carry the emergency numbers, in every language.
 NOT_ANSWERS = ("fallback", "clarify", "handoff_offer", "handoff_after_hours", "unknown_choice", "nothing_more",
-               "media", "location", "too_long", "empty", "stop_confirm", "self_harm")
+               "media", "location", "too_long", "empty", "stop_confirm", "self_harm", "more_on_topic", "answered_above")
 # What the emergency replies must say, whoever edits them: the numbers, and when a person will write.
-MUST_SAY = {"emergency": ("emergency_numbers", "when_answered"),
+MUST_SAY = {"emergency": ("emergency_numbers", "when_answered"), "emergency_waiting": ("emergency_numbers", "when_answered"),
             "self_harm": ("emergency_numbers", "mental_health_helpline", "when_answered")}
 # Words with one fixed meaning, compared whole (capitals and punctuation ignored), never guessed at.
 REQUIRED_COMMANDS = ("more", "menu", "stop", "start", "yes", "no", "hindi", "english", "forget", "cancel")
@@ -57,7 +58,7 @@ MAX_REPLY = 1000
 MAX_TITLE = 20
 # Placeholders the app fills in; any other {word} in a reply is a typo an editor should hear about.
 PLACEHOLDERS = {"menu", "options", "emergency_numbers", "page", "pages", "coordinator", "opens", "number", "waited", "console",
-                "mental_health_helpline", "when_answered"}
+                "mental_health_helpline", "when_answered", "topic"}
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
@@ -98,6 +99,7 @@ class _Checker(Fields):
             self.problem(("notice_version",), "must name the version of messages.welcome, e.g. 2025-06-01")
         canned = self.canned(data.get("coordinator_replies"))
         rules = language_rules(language, intents, self.problems)
+        listening = language_listening(language, self.problems)
         if self.problems:
             return None
         return Knowledge(
@@ -111,6 +113,7 @@ class _Checker(Fields):
             hinglish_words=frozenset(normalise(w) for w in hinglish),
             notice_version=str(version).strip(),
             coordinator_replies=tuple(canned),
+            listening=listening,
         )
 
     def intents(self, raw, required):
@@ -236,7 +239,8 @@ class _Checker(Fields):
         for name in NOT_ANSWERS:
             self.says(messages.get(name, {}), ("messages", name), ("emergency_numbers",),
                       "is not an answer, so it must give the emergency numbers too")
-        self.says(messages.get("self_harm", {}), ("messages", "self_harm"), MUST_SAY["self_harm"], "must give them")
+        for name in ("self_harm", "emergency_waiting"):
+            self.says(messages.get(name, {}), ("messages", name), MUST_SAY[name], "must give them")
         return messages
 
     def says(self, texts, at, placeholders, why):
