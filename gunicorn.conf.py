@@ -34,7 +34,7 @@ def child_exit(server, worker):
 def on_exit(server):
     """The embedded Redis stops with the server (its data saved); the metrics' folder goes, after the import of
     the app's modules, which makes files in it."""
-    if not os.environ.get("REDIS_URL"):
+    if not os.environ.get("REDIS_URL") and not os.environ.get("REDIS_SENTINELS"):
         from bot.config import ConfigError, Settings
         from bot.store import stop_embedded
 

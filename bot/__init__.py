@@ -15,15 +15,24 @@ from bot.knowledge import KnowledgeFile
 from bot.logs import configure
 from bot.outbound import Outbound
 from bot.spool import Spool, spool_path
-from bot.store import Store, connect
+from bot.store import Store, connect, refuse_cluster
 from intents import HANDLERS
+
+
+def redis_for(settings, timeout=None, decode=True):
+    """The Redis client the settings name (REDIS_URL, REDIS_SENTINELS, or the embedded server in DATA_DIR)."""
+    return connect(settings.REDIS_URL, settings.DATA_DIR, timeout or settings.REDIS_TIMEOUT, settings.sentinels,
+                   settings.REDIS_SENTINEL_SERVICE, settings.REDIS_SENTINEL_PASSWORD, decode)
 
 
 def build_assistant(settings):
     """The assistant with its store, knowledge and handoff queue, shared by the web app and the command line."""
-    redis_client = connect(settings.REDIS_URL, settings.DATA_DIR, settings.REDIS_TIMEOUT)
+    redis_client = redis_for(settings)
+    refuse_cluster(redis_client)
     store = Store(redis_client, settings.KEY_PREFIX, settings.TRANSCRIPT_LIMIT, settings.retention_seconds,
                   settings.office_hours.zone, settings.LOCK_WAIT, settings.LOCK_TIMEOUT, settings.RATE_WINDOW)
+    # Before anything reads or writes the data: it must be in the format this release knows.
+    store.upgrade()
     knowledge_file = KnowledgeFile(settings.KNOWLEDGE_PATH, handled=HANDLERS, store=store,
                                    safety_path=settings.SAFETY_PATH, limits=settings.safety_limits, background=True,
                                    language=settings.LANGUAGE_DIR, max_bytes=settings.knowledge_max_bytes)

@@ -1,4 +1,5 @@
-"""The command line: python -m bot chat | match | eval | check | unanswered | coordinator add | remove NAME."""
+"""The command line: python -m bot chat | match | eval | check | unanswered | coordinator add | remove NAME |
+backup | restore FILE | erase SENDER."""
 
 import argparse
 import dataclasses
@@ -8,10 +9,11 @@ import os
 import sys
 from collections import Counter, defaultdict
 
-from bot import build_assistant, checks, knowledge, unanswered
+from bot import build_assistant, checks, knowledge, redis_for, unanswered
 from bot.config import ConfigError, Settings
 from bot.inbound import Inbound
 from bot.logs import configure
+from bot.store import backup, refuse_cluster
 from intents import HANDLERS
 
 
@@ -176,6 +178,43 @@ def remove_coordinator(args, settings):
     return 0
 
 
+# Seconds a backup or a restore waits for one batch: longer than the app's REDIS_TIMEOUT, which is for patients.
+BACKUP_TIMEOUT = 60
+
+
+def take_backup(args, settings):
+    """Write every key under KEY_PREFIX, with its expiry, to a file."""
+    client = redis_for(settings, BACKUP_TIMEOUT, decode=False)
+    refuse_cluster(client)
+    count = backup.take(client, settings.KEY_PREFIX, args.file)
+    print(f"backed up {count} keys under {settings.KEY_PREFIX} to {args.file}")
+    return 0
+
+
+def restore_backup(args, settings):
+    """Restore a backup into an empty store (or, with --force, one emptied first), each key with its expiry."""
+    client = redis_for(settings, BACKUP_TIMEOUT, decode=False)
+    refuse_cluster(client)
+    try:
+        restored, expired = backup.restore(client, settings.KEY_PREFIX, args.file, force=args.force)
+    except backup.BackupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"restored {restored} keys under {settings.KEY_PREFIX} from {args.file}"
+          + (f"; {expired} had expired since the backup and stay gone" if expired else ""))
+    return 0
+
+
+def erase(args, settings):
+    """Erase everything kept about the senders, as their own "delete my data" does (again, after a restore)."""
+    store = build_assistant(settings).store
+    for sender in args.senders:
+        with store.lock(sender) as lock:
+            lock.conversation.erase()
+        print(f"erased everything kept about {sender}")
+    return 0
+
+
 def _load(settings, path=None, language=None):
     """The knowledge and red flags as the server loads them; with `path`, the matcher of any knowledge file there
     (read with the language files of the folder `language`, if given)."""
@@ -233,6 +272,16 @@ def main(argv=None):
     p = accounts.add_parser("remove", help="remove an account; it is logged out everywhere")
     p.add_argument("name", help="the coordinator's name, as given to add")
     p.set_defaults(run=remove_coordinator)
+    p = commands.add_parser("backup", help="write every key of the store (KEY_PREFIX), with its expiry, to FILE")
+    p.add_argument("file", help="where to write it (gzip when it ends in .gz); readable by its owner only")
+    p.set_defaults(run=take_backup)
+    p = commands.add_parser("restore", help="restore a backup into an empty store; stop the app first")
+    p.add_argument("file", help="a file written by the backup command")
+    p.add_argument("--force", action="store_true", help="delete everything under KEY_PREFIX first, then restore")
+    p.set_defaults(run=restore_backup)
+    p = commands.add_parser("erase", help='erase everything kept about senders, as their "delete my data" does')
+    p.add_argument("senders", nargs="+", metavar="SENDER", help="as Twilio gives it, e.g. whatsapp:+919812345678")
+    p.set_defaults(run=erase)
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()

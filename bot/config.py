@@ -41,7 +41,10 @@ class Settings:
     SKIP_SIGNATURE_CHECK: bool = _setting(False, "`1` turns off the webhook's signature check. Only with ENVIRONMENT=development.")
     PUBLIC_BASE_URL: str = _setting("", "The public address Twilio calls, e.g. `https://bot.example.org`. When set, signatures are checked against it instead of the URL Flask sees.")
     PROXY_HOPS: int = _setting(0, "Number of reverse proxies (TLS terminator, tunnel) in front of the app whose `X-Forwarded-*` headers are trusted.")
-    REDIS_URL: str = _setting("", "Redis server, e.g. `redis://localhost:6379/0`. Empty: an embedded Redis on a file in DATA_DIR (one machine only).", secret=True)
+    REDIS_URL: str = _setting("", "Redis server, e.g. `redis://:PASSWORD@redis.example.org:6379/0`, or `rediss://...` for TLS (certificate and host name checked; `?ssl_ca_certs=FILE` for a private CA). Empty: an embedded Redis on a file in DATA_DIR (one machine only).", secret=True)
+    REDIS_SENTINELS: str = _setting("", "Redis Sentinels that name the master, as `host:port,host:port`; the app asks them where the master is, again after a failover. REDIS_URL then gives only the master's user, password, database and TLS options (its host is not used).")
+    REDIS_SENTINEL_SERVICE: str = _setting("mymaster", "The master's name as the Sentinels know it (`sentinel monitor NAME ...`).")
+    REDIS_SENTINEL_PASSWORD: str = _setting("", "Password of the Sentinels themselves, when they require one; the master's is in REDIS_URL.", secret=True)
     REDIS_TIMEOUT: float = _setting(0.3, "Seconds to wait for Redis before giving up; keeps the apology to patients under a second when Redis is down.")
     DATA_DIR: str = _setting(str(ROOT / "instance"), "Folder of this machine's files: the embedded Redis and messages kept while Redis was down.")
     KEY_PREFIX: str = _setting("ilbot:", "Prefix of every Redis key the assistant writes.")
@@ -113,7 +116,7 @@ class Settings:
         if self.KNOWLEDGE_MAX_MB < 1:
             problems.append("KNOWLEDGE_MAX_MB must be at least 1 (megabytes)")
         # A malformed template setting stops the app at start-up rather than a patient's reply later.
-        for name in ("quick_reply_sids", "list_picker_sids"):
+        for name in ("quick_reply_sids", "list_picker_sids", "sentinels"):
             try:
                 getattr(self, name)
             except ConfigError as exc:
@@ -130,6 +133,17 @@ class Settings:
     def list_picker_sids(self):
         """{number of items: content SID} from LIST_PICKER_SIDS; WhatsApp lists hold at most 10 items."""
         return _templates("LIST_PICKER_SIDS", self.LIST_PICKER_SIDS, 10)
+
+    @functools.cached_property
+    def sentinels(self):
+        """[(host, port)] from REDIS_SENTINELS; empty when the master is not found through Sentinels."""
+        found = []
+        for address in filter(None, (part.strip() for part in self.REDIS_SENTINELS.split(","))):
+            host, _, port = address.rpartition(":")
+            if not host or not port.isdigit():
+                raise ConfigError(f"REDIS_SENTINELS: {address!r} should be a host and a port, e.g. sentinel-1:26379")
+            found.append((host.strip("[]"), int(port)))
+        return found
 
     @property
     def production(self):

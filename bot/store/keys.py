@@ -22,6 +22,11 @@ class Keys:
         # The knowledge that last loaded without a problem, kept for every process.
         self.knowledge_version, self.knowledge = f"{prefix}knowledge-version", f"{prefix}knowledge"
         self.safety, self.language = f"{prefix}safety", f"{prefix}language"
+        # The version of the format the data is in (schema.py), and who is migrating it.
+        self.schema, self.schema_lock = f"{prefix}schema", f"{prefix}schema-lock"
+        # Never written: passed where a script takes a key it will not use this time, since an ACL user limited
+        # to the prefix may pass no key outside it, not even an empty name.
+        self.unused = f"{prefix}unused"
 
     def of(self, kind, whose):
         """The key of one `kind` (a SENDER_KINDS one, or another below) for a sender, a message, a chat or a day."""

@@ -125,7 +125,8 @@ class Queue:
     def _escalating(self, escalation, chat_id=None):
         """The way back of the chat's id, and the arguments of escalate.lua for an escalation (if any)."""
         if escalation is None:
-            return "", dict.fromkeys(("escalate", "urgent", "reason", "chat_id", "since", "profile", "ahead", "alerting"))
+            return self.keys.unused, dict.fromkeys(("escalate", "urgent", "reason", "chat_id", "since", "profile", "ahead",
+                                                    "alerting"))
         chat_id = chat_id or secrets.token_urlsafe(12)
         args = {"escalate": True, "urgent": escalation.urgent, "reason": escalation.reason, "chat_id": chat_id,
                 "since": repr(escalation.since), "profile": escalation.profile[:60], "ahead": URGENT_AHEAD,

@@ -50,6 +50,8 @@ SCRIPTS = {
     "release_chat": Signature(("release",)),
     "login_try": Signature(),
     "login_give_back": Signature(),
+    "schema_step": Signature(),
+    "dump": Signature(),
 }
 
 

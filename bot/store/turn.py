@@ -105,7 +105,8 @@ class Turns:
         changes, entries = conversation.changes()
         keys = {"turn": self.keys.turn(sender)["turn"], "seen": self.keys.seen(message_sid),
                 "activity": self.keys.activity(day), "patients": self.keys.patients(day), "waiting": self.keys.waiting,
-                "claimed": self.keys.claimed, "questions": self.keys.questions, "question": "", **self.keys.sender(sender)}
+                "claimed": self.keys.claimed, "questions": self.keys.questions, "question": self.keys.unused,
+                **self.keys.sender(sender)}
         args = {"token": token, "mark_seen": mark_seen and bool(message_sid), "seen_s": self.retention_seconds,
                 "retention": self.retention_seconds, "limit": self.transcript_limit, "activity_s": ACTIVITY_SECONDS,
                 "sender": sender, **changes, "question": None, "question_id": None, "asked_at": None,
