@@ -311,7 +311,9 @@ def _answers(store, writes=False):
 
 
 def test_a_redis_cluster_is_refused_at_start(tmp_path, servers, test_config):
-    server = Server(tmp_path, "--cluster-enabled", "yes", "--cluster-config-file", str(tmp_path / "nodes.conf"))
+    # The cluster bus listens on a port of its own (by default the port + 10000, which may be taken or past 65535).
+    server = Server(tmp_path, "--cluster-enabled", "yes", "--cluster-config-file", str(tmp_path / "nodes.conf"),
+                    "--cluster-port", str(free_port()))
     servers.append(server)
     url = f"redis://127.0.0.1:{server.port}/0"
     server.wait()
