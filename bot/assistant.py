@@ -4,9 +4,8 @@ import logging
 import time
 from dataclasses import dataclass
 
-from bot import buttons, language, listening, metrics, pending, replies
+from bot import booking, buttons, language, listening, metrics, pending, replies
 from bot.inbound import MAX_BODY, Inbound
-from bot.logs import mask
 from bot.matcher import EMERGENCY
 from bot.outbound import OPTED_OUT_CODES, SendError
 from bot.recovery import Recovery
@@ -25,6 +24,7 @@ STEPS = (
     "_stop",              # STOP in every mode, confirmed once
     "_with_coordinator",  # silence while a coordinator is awaited or writing; CANCEL leaves the queue
     "_unreadable",        # media, a location, an empty or oversized message
+    "_booking",           # the answer to the booking's question (bot/booking.py); a question meanwhile is answered
     "_reply_to_pending",  # a number, a button, MORE, YES or NO to what the last reply left open (bot/pending.py)
     "_command",           # MENU, START, HINDI, ENGLISH, delete my data: the same at any time
     "_matched",           # the intent (as a listener answers it); a question when two are close; the fallback
@@ -113,6 +113,9 @@ class Assistant(Recovery):
         language.choose(inbound.body, state, knowledge.hinglish_words)
         words = Words(knowledge, self.settings, state)
         answer = self._answer(inbound, conversation, words)
+        # Held with no coordinator to send it (a consultation's reminder past the window): it goes now, once.
+        if conversation.held and (conversation.chat or {}).get("status") != "claimed":
+            conversation.take_held()
         # The topic answered gives the next messages their context; any other reply moves it one message away.
         if answer.intent and answer.pages:
             pending.answered(state, answer.intent, time.time(), answer.pointed)
@@ -194,6 +197,14 @@ class Assistant(Recovery):
         else:
             return None
         return Answer(None, [reading.words.message(name)])
+
+    def _booking(self, reading):
+        """A booking under way takes the answer to its question; a question of another topic is answered first."""
+        under_way = pending.booking(reading.state)
+        if under_way is None:
+            return None
+        pending.take(reading.state)
+        return booking.reply(reading, under_way, lambda intent: self._as_listener(intent, reading), self.handoff)
 
     def _reply_to_pending(self, reading):
         """A number, a button, MORE, YES or NO answers what the last reply left open; anything else sets it aside."""
@@ -356,29 +367,6 @@ class Assistant(Recovery):
             # The buttons did not go out; the same words as text in the webhook's answer still reach the patient.
             return [text] + notice, [text] + notice
         return [text] + notice, notice
-
-    def _emergency(self, inbound):
-        """True for a message that describes an emergency (a body too long to be a patient's never does)."""
-        body = inbound.body.strip()
-        return len(body) <= MAX_BODY and bool(self.knowledge_file.current().safety.alarm(body))
-
-    def _hold_back(self, inbound, lock):
-        """Keep a message over the rate limit unanswered (a full transcript counts it); the first one gets the notice."""
-        conversation = lock.conversation
-        conversation.append_over_limit(inbound.body, message_sid=inbound.message_sid,
-                                       media=inbound.num_media or None, unanswered="rate_limited")
-        metrics.RATE_LIMITED.inc()
-        if lock.count != self.settings.RATE_LIMIT + 1:
-            return []
-        log.warning("sender went over the rate limit", extra={
-            "sender": mask(inbound.sender), "limit": self.settings.RATE_LIMIT, "window_s": self.settings.RATE_WINDOW})
-        # The coordinators see from where the assistant stopped answering, and for how long.
-        conversation.append("event", "", event="rate_limited", limit=self.settings.RATE_LIMIT,
-                            window_s=self.settings.RATE_WINDOW)
-        # In the language of the conversation, like every other reply.
-        notice = Words(self.knowledge_file.current(), self.settings, conversation.state).message("rate_limited")
-        conversation.append("assistant", notice)
-        return [notice]
 
 
 def _is_choice(body):

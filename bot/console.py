@@ -8,6 +8,7 @@ from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, re
 from flask_wtf.csrf import CSRFError
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from bot import consultations
 from bot.handoff import OUTCOMES
 from bot.inbound import MAX_BODY
 from bot.logs import mask
@@ -16,7 +17,7 @@ log = logging.getLogger(__name__)
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates", static_folder="static")
 
 REASONS = {"asked": "asked for a person", "offer": "accepted the offer after two missed answers",
-           "emergency": "possible emergency"}
+           "emergency": "possible emergency", "consultation": "Consultation request"}
 # Checked against when the account does not exist, so a wrong name takes as long as a wrong password.
 _NO_ACCOUNT = generate_password_hash("no account has this password")
 MAX_NOTE = 2000
@@ -135,7 +136,10 @@ def _queue_view():
 
 
 def _summary(chat):
+    form = chat["form"] if chat.get("reason") == "consultation" and chat.get("form") else None
     return {"id": chat["id"], "profile": chat.get("profile") or "(no name)", "number": mask(chat["sender"]),
+            "facts": consultations.facts(form) if form else "",
+            "booked": consultations.booked(chat, _handoff().hours.zone),
             "url": url_for("console.conversation", chat_id=chat["id"]),
             "claim_url": url_for("console.claim", chat_id=chat["id"])}
 
@@ -146,7 +150,11 @@ def _minutes(seconds):
 
 
 def _clock(at):
-    return datetime.fromtimestamp(at, _handoff().hours.zone).strftime("%d %b %H:%M")
+    return _local(at).strftime("%d %b %H:%M")
+
+
+def _local(at):
+    return datetime.fromtimestamp(at, _handoff().hours.zone)
 
 
 def _sender(chat_id):
@@ -202,6 +210,9 @@ def _conversation_view(chat_id):
         "canned": _canned(handoff.knowledge_file.current(), handoff.store.load(sender).get("lang", "en")),
         "outcomes": list(OUTCOMES.items()),
         "max_body": MAX_BODY,
+        "form": consultations.fields(chat["form"]) if chat and chat.get("form") else [],
+        "booked": consultations.booked(chat, handoff.hours.zone),
+        "booked_value": _local(chat["booked_at"]).strftime("%Y-%m-%dT%H:%M") if chat and chat["booked_at"] else "",
     }
 
 
@@ -242,6 +253,8 @@ def _event_text(entry):
         return f"Waiting for a coordinator: {REASONS.get(entry.get('reason'), entry.get('reason'))}."
     if event == "claimed":
         return f"{by} took the chat."
+    if event == "booked":
+        return f"{by} booked the consultation for {_local(entry['when']).strftime('%d %b %Y %H:%M')}."
     if event == "cancelled":
         return "The patient cancelled the wait and went back to the assistant."
     if event == "inactive":
@@ -321,4 +334,28 @@ def close(chat_id):
     elif sender and _handoff().hand_back(sender, session["coordinator"], outcome=outcome, event="closed"):
         flash(f"Chat closed: {OUTCOMES[outcome]}.", "info")
         return redirect(url_for("console.queue"))
+    return redirect(url_for("console.conversation", chat_id=chat_id))
+
+
+@bp.post("/chats/<chat_id>/book")
+def book(chat_id):
+    """Mark a consultation request booked for a date and time (clinic time); the patient is told and reminded."""
+    sender, handoff = _own_chat(chat_id), _handoff()
+    try:
+        when = datetime.fromisoformat(request.form.get("when", "")).replace(tzinfo=handoff.hours.zone)
+    except ValueError:
+        when = None
+    missing = _settings().sending_missing
+    if sender and not (handoff.store.chat(sender) or {}).get("form"):
+        flash("Only a consultation request can be booked.", "error")
+    elif sender and missing:
+        flash(f"The patient cannot be told: sending through Twilio is not set up ({', '.join(missing)}). "
+              "Nothing was booked.", "error")
+    elif sender and (when is None or when.timestamp() <= time.time()):
+        flash("Choose a date and time still ahead for the consultation.", "error")
+    elif sender:
+        sent = handoff.book(sender, session["coordinator"], when)
+        flash(f"Booked for {consultations.when_text(when, 'en')}. The patient has been sent the confirmation"
+              + (" (held until they write: WhatsApp's 24-hour window is closed)." if sent == "held" else ".")
+              + " A reminder goes the day before.", "info")
     return redirect(url_for("console.conversation", chat_id=chat_id))

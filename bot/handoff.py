@@ -4,7 +4,7 @@ import logging
 import time
 import uuid
 
-from bot import metrics
+from bot import consultations, metrics
 from bot.knowledge import fill
 from bot.logs import mask
 from bot.outbound import OPTED_OUT_CODES, WINDOW_CLOSED
@@ -35,16 +35,17 @@ class Handoff:
 
     # The patient's side.
 
-    def escalate(self, inbound, conversation, reason, urgent=False, now=None):
+    def escalate(self, inbound, conversation, reason, urgent=False, now=None, form=None):
         """Queue the chat for a coordinator (urgent ones on top) as the patient's turn ends; `turn_ended` alerts.
 
         `conversation` is the patient's turn (store.Conversation): the chat's event goes to the transcript with it.
+        `form` is what the patient filled in for the coordinator (a consultation request), kept on the chat.
         """
         now = time.time() if now is None else now
         # Outside office hours only urgent chats wake anyone; the others alert when the office opens.
         alerting = urgent or self.hours.is_open(now)
         # The escalation records the alert's time itself, so alerting costs no round trip of its own.
-        conversation.escalate(reason, urgent, inbound.profile_name, now, alerting)
+        conversation.escalate(reason, urgent, inbound.profile_name, now, alerting, form)
 
     def turn_ended(self, sender, conversation):
         """Once the patient's turn is written: alert about its escalation, send the coordinator's messages it took."""
@@ -144,6 +145,42 @@ class Handoff:
         self.store.delivery(sender, template_ref, "queued")
         self.jobs.add({"kind": "template", "to": sender, "content_sid": self.settings.WINDOW_TEMPLATE_SID,
                        "variables": variables, "chat": sender, "ref": template_ref})
+
+    def book(self, sender, coordinator, when, now=None):
+        """Book a consultation request for `when` (aware, clinic time): the patient is told in their language as a
+        reply is (or it is held past the window), and reminded the day before. "queued", "held" or None (no chat)."""
+        now = time.time() if now is None else now
+        chat = self.store.chat(sender)
+        if not chat or not self.store.book(sender, when.timestamp(), coordinator):
+            return None
+        form = chat.get("form") or {}
+        booking = uuid.uuid4().hex
+        self.store.append(sender, "event", "", event="booked", by=coordinator, when=when.timestamp(), booking=booking)
+        words = Words(self.knowledge_file.current(), self.settings, {"lang": form.get("lang", "en")})
+        values = {"when": consultations.when_text(when, words.lang), "reference": form.get("reference", ""),
+                  "kind": self.say("booking_video" if form.get("call") == "video" else "booking_phone", words)}
+        sent = self.reply(sender, coordinator, self.say("booking_confirmed", words, **values), now)
+        due = consultations.reminder_due(when, now)
+        if due is not None:
+            # Checked again when due (remind): a later booking or an erasure leaves this one unsent.
+            self.jobs.add({"kind": "reminder", "to": sender, "chat": sender, "booking": booking, "by": coordinator,
+                           "body": self.say("booking_reminder", words, **values)}, at=due)
+        log.info("chat %s: consultation booked", chat.get("id"))
+        return sent
+
+    def remind(self, job, now=None):
+        """A consultation's reminder come due (called by the worker): sent as a notice, or held past the window;
+        nothing when the consultation was booked again since, the patient opted out or their data was erased."""
+        sender = job["chat"]
+        booked = [e for e in self.store.transcript(sender) if e.get("event") == "booked"]
+        if not booked or booked[-1].get("booking") != job["booking"] or self.store.opted_out(sender):
+            return
+        ref = uuid.uuid4().hex
+        self.store.append(sender, "assistant", job["body"], ref=ref)
+        if self.window_open(sender, now):
+            self._queue_for_patient(sender, job["body"], ref, by=job.get("by", ""))
+        else:
+            self.hold(sender, ref, job["body"], job.get("by", ""))
 
     def add_note(self, sender, coordinator, text):
         """A private note for the coordinators."""

@@ -150,6 +150,11 @@ class Worker:
             self.handoff.sweep(now)
 
     def _send(self, job_id, job, now):
+        if job.get("kind") == "reminder":
+            # A consultation's reminder becomes a notice (or a held text) only once it is due and still stands.
+            self.handoff.remind(job, now)
+            self.jobs.done(job_id)
+            return
         try:
             sent = self.outbound.send(job["to"], body=job.get("body"), content_sid=job.get("content_sid"),
                                       variables=job.get("variables"))

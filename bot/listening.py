@@ -37,6 +37,9 @@ class Listening:
     more_filler: frozenset = frozenset()  # words that may stand beside them ("please", "a bit", "about that")
     person: frozenset = frozenset()  # the patient or a relative spoken of ("my father", "he", "mummy")
     details: tuple = ()  # phrases of a case: other illnesses, treatments had, insurers and schemes
+    options: dict = None  # {option: phrases that pick it} for the booking's questions (bot/booking.py)
+    agree: frozenset = frozenset()  # a yes said in more words
+    disagree: frozenset = frozenset()  # a no said in more words
 
     @classmethod
     def of(cls, lists):
@@ -44,7 +47,23 @@ class Listening:
         def words(name):
             return frozenset(w for phrase in lists.get(name, ()) for w in _WORDS.findall(fold(phrase)))
         details = tuple(sorted({fold(p) for p in lists.get("details", ())}, key=len, reverse=True))
-        return cls(words("more"), words("more_filler"), words("person"), details)
+        options = {option: frozenset(" ".join(_WORDS.findall(fold(p))) for p in phrases)
+                   for option, phrases in (lists.get("options") or {}).items()}
+        return cls(words("more"), words("more_filler"), words("person"), details, options, words("agree"),
+                   words("disagree"))
+
+    def says_yes(self, text):
+        """True for a yes, False for a no ("yes I have all reports", "nahi hai abhi"), None for neither."""
+        found = set(_WORDS.findall(fold(text)))
+        if found & self.disagree:
+            return False
+        return True if found & self.agree else None
+
+    def picks(self, text, options):
+        """The one option of `options` whose phrases the text holds ("mere papa ke liye": relative), else None."""
+        padded = f" {' '.join(_WORDS.findall(fold(text)))} "
+        found = [o for o in options if any(f" {p} " in padded for p in (self.options or {}).get(o, ()))]
+        return found[0] if len(found) == 1 else None
 
     def asks_for_more(self, text):
         """True for "tell me more", "pls elaborate", "aur detail me samjhao": only words of asking for more."""

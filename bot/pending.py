@@ -2,8 +2,9 @@
 reads or writes it.
 
 A numbered list (`choices`: the intent ids in order), the rest of a long answer (`more`), a question waiting for
-YES or NO (`confirm`: handoff, stop or forget), the fallbacks in a row (`misses`), and the topic last answered
-(`topic`), which gives the next messages their context.
+YES or NO (`confirm`: handoff, stop or forget), the fallbacks in a row (`misses`), the topic last answered
+(`topic`), which gives the next messages their context, and a booking of the free consultation under way (`booking`:
+its question, the answers so far; bot/booking.py).
 """
 
 from dataclasses import dataclass
@@ -86,3 +87,18 @@ def passed(state):
     """A reply about no topic went out: the last topic is one message further away."""
     if "topic" in state:
         state["topic"]["since"] += 1
+
+
+def booking(state):
+    """The booking under way ({"step", "form", "at"}), or None."""
+    return state.get("booking")
+
+
+def begin_booking(state, under_way):
+    """A booking is under way (or went on a step): it takes the next messages until it is sent or cancelled."""
+    state["booking"] = under_way
+
+
+def end_booking(state):
+    """The booking was sent or cancelled."""
+    state.pop("booking", None)

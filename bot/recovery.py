@@ -1,5 +1,6 @@
-"""When answering fails: the message is kept (in its transcript, or on disk while Redis is down) with the apology the
-patient got, an emergency in it still reaches a coordinator, and what was kept on disk is replayed later."""
+"""Messages kept unanswered. When answering fails the message is kept (in its transcript, or on disk while Redis is
+down) with the apology the patient got, an emergency in it still reaches a coordinator, and what was kept on disk is
+replayed later; over the rate limit a message is kept, and the first one gets a notice."""
 
 import dataclasses
 import logging
@@ -8,7 +9,7 @@ import os
 import redis
 
 from bot import metrics
-from bot.inbound import Inbound
+from bot.inbound import MAX_BODY, Inbound
 from bot.logs import mask
 from bot.replies import Words
 from bot.store import LockTimeout
@@ -17,7 +18,30 @@ log = logging.getLogger(__name__)
 
 
 class Recovery:
-    """Assistant's failure paths and readiness (it brings the store, spool, handoff, knowledge and settings)."""
+    """Assistant's failure paths, rate limit and readiness (it brings the store, spool, handoff, knowledge, settings)."""
+
+    def _emergency(self, inbound):
+        """True for a message that describes an emergency (a body too long to be a patient's never does)."""
+        body = inbound.body.strip()
+        return len(body) <= MAX_BODY and bool(self.knowledge_file.current().safety.alarm(body))
+
+    def _hold_back(self, inbound, lock):
+        """Keep a message over the rate limit unanswered (a full transcript counts it); the first one gets the notice."""
+        conversation = lock.conversation
+        conversation.append_over_limit(inbound.body, message_sid=inbound.message_sid,
+                                       media=inbound.num_media or None, unanswered="rate_limited")
+        metrics.RATE_LIMITED.inc()
+        if lock.count != self.settings.RATE_LIMIT + 1:
+            return []
+        log.warning("sender went over the rate limit", extra={
+            "sender": mask(inbound.sender), "limit": self.settings.RATE_LIMIT, "window_s": self.settings.RATE_WINDOW})
+        # The coordinators see from where the assistant stopped answering, and for how long.
+        conversation.append("event", "", event="rate_limited", limit=self.settings.RATE_LIMIT,
+                            window_s=self.settings.RATE_WINDOW)
+        # In the language of the conversation, like every other reply.
+        notice = Words(self.knowledge_file.current(), self.settings, conversation.state).message("rate_limited")
+        conversation.append("assistant", notice)
+        return [notice]
 
     def apology(self):
         """What to say when something failed while answering."""

@@ -7,15 +7,16 @@ themselves, as in production. Refresh docs/console.png with UPDATE_SCREENSHOTS=1
 import os
 import shutil
 import threading
+from datetime import datetime, timedelta
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
 from werkzeug.serving import make_server
 
-from bot import create_app
+from bot import consultations, create_app
 from bot.config import ROOT
 from bot.console import hash_password
-from tests.conftest import CLINIC_NUMBER, PATIENT, WhatsApp, editable_knowledge, wait_for
+from tests.conftest import CLINIC_NUMBER, PATIENT, WhatsApp, editable_knowledge, queue_chat, wait_for
 
 PASSWORD = "correct horse battery"
 ATTACK = "<img src=x onerror=alert(1)>"
@@ -132,6 +133,55 @@ def test_a_coordinator_takes_a_chat_replies_and_hands_it_back(served, browser, t
                          for m in twilio_api.messages), "the patient's notice")
     assert patient.send("how much does it cost") == ["Costs vary. Ask the care team for an estimate."]
     assert dialogs == [] and errors == []
+
+
+def test_a_consultation_request_shows_its_form_and_is_marked_booked(served, browser, twilio_api):
+    app, base = served
+    store, zone = app.extensions["assistant"].store, app.extensions["assistant"].handoff.hours.zone
+    name = "<script>document.title='owned'</script>Ramesh Kumar"
+    form = {"for_whom": "relative", "name": name, "age": 54, "city": "Pune", "cancer": "", "reports": True,
+            "day": "Monday", "time": "morning", "call": "video", "reference": "FC-7K2Q", "lang": "en"}
+    store.append(PATIENT, "patient", "YES")  # the patient's last answer to the form: the window is open
+    queue_chat(store, PATIENT, "consultation", form=form, profile="Asha")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{base}/console/login")
+    page.fill("input[name=name]", "Priya Sharma")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button:has-text('Log in')")
+
+    row = page.locator("#waiting tr")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("Consultation request")
+    expect(row.locator(".facts")).to_have_text(f"{name}, 54, Pune · Monday, morning · video call · FC-7K2Q")
+    # The page's refresh draws the row again (console.js), facts and all, as text.
+    page.evaluate("document.querySelector('#waiting tr').dataset.drawn = 'server'")
+    expect(page.locator("#waiting tr[data-drawn]")).to_have_count(0)
+    expect(row.locator(".facts")).to_have_text(f"{name}, 54, Pune · Monday, morning · video call · FC-7K2Q")
+    row.locator("button:has-text('Claim')").click()
+    expect(page.locator("#state")).to_have_text("With Priya Sharma")
+    facts = page.locator("section.consultation dl.form")
+    expect(facts.locator("dt")).to_have_text(["For", "Patient's name", "Age", "City", "Cancer", "Reports at hand",
+                                              "Preferred day", "Part of the day", "Call", "Reference", "Language"])
+    expect(facts.locator("dd")).to_have_text(["A relative", name, "54", "Pune", "Not given", "Yes", "Monday", "Morning",
+                                              "Video call", "FC-7K2Q", "English"])
+    assert page.locator("script:has-text('owned')").count() == 0 and page.title() != "owned"
+
+    when = datetime.now(zone).replace(hour=11, minute=30, second=0, microsecond=0) + timedelta(days=3)
+    page.fill("#book-when", when.strftime("%Y-%m-%dT%H:%M"))
+    page.click("form.book button:has-text('Mark booked')")
+    expect(page.locator(".flash.info")).to_contain_text("Booked for")
+    booked = f"Booked for {consultations.when_text(when, 'en')} by Priya Sharma."
+    expect(page.locator("#booked")).to_have_text(booked)
+    expect(page.locator("#book-when")).to_have_value(when.strftime("%Y-%m-%dT%H:%M"))
+    expect(page.locator("form.book button")).to_have_text("Change the booking")
+    expect(page.locator("#transcript")).to_contain_text("Priya Sharma booked the consultation")
+    wait_for(lambda: any(m.get("To") == PATIENT and m.get("Body", "").startswith(f"Booked for {consultations.when_text(when, 'en')}")
+                         for m in twilio_api.messages), "the confirmation at Twilio")
+    page.goto(f"{base}/console/")
+    expect(page.locator("#claimed tr .booked")).to_have_text(booked)
+    assert errors == [] and page.title() != "owned"
 
 
 def test_the_console_works_under_a_strict_content_security_policy(served, browser):

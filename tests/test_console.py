@@ -2,6 +2,8 @@
 
 import re
 import threading
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -369,6 +371,38 @@ def test_the_console_says_when_the_24_hour_window_is_closed(test_config, account
     assert "<li>Are you still there?</li>" in page  # shown as held
     app.extensions["worker"].run_once()
     assert [m.get("ContentSid") for m in twilio_api.messages] == ["HX" + "d" * 32]
+
+
+def test_a_consultation_request_is_shown_escaped_and_booked_only_ahead_and_by_its_coordinator(app, accounts, store):
+    form = {"for_whom": "self", "name": "<b>Ravi</b>", "age": 61, "city": "Agra & Mathura", "cancer": "lung, stage 2",
+            "reports": False, "day": "kal", "time": "evening", "call": "phone", "reference": "FC-2B9X", "lang": "hi"}
+    store.append(SENDER, "patient", "haan")
+    queue_chat(store, SENDER, "consultation", form=form, profile="Asha")
+    queue_chat(store, OTHER, "asked", profile="Ravi")
+    priya, _ = log_in(app)
+    ravi, _ = log_in(app, name="Ravi Kumar")
+    queue = priya.get("/console/").get_data(as_text=True)
+    assert "Consultation request" in queue and "&lt;b&gt;Ravi&lt;/b&gt;, 61, Agra &amp; Mathura" in queue
+    assert "<b>Ravi</b>" not in queue
+    [waiting] = [c for c in priya.get("/console/queue.json").get_json()["waiting"] if c["facts"]]
+    assert waiting["facts"] == "<b>Ravi</b>, 61, Agra & Mathura · kal, evening · phone call · FC-2B9X"
+    chat, other = store.chat(SENDER), store.chat(OTHER)
+    post(priya, f"/console/chats/{chat['id']}/claim")
+    post(ravi, f"/console/chats/{other['id']}/claim")
+    page = priya.get(f"/console/chats/{chat['id']}").get_data(as_text=True)
+    assert "name</dt><dd>&lt;b&gt;Ravi&lt;/b&gt;</dd>" in page and "<dd>Hindi</dd>" in page
+    assert 'type="datetime-local"' in page
+    # Only ahead, only a consultation request, only the coordinator who has it.
+    post(priya, f"/console/chats/{chat['id']}/book", when="2020-01-01T10:00")
+    post(priya, f"/console/chats/{chat['id']}/book", when="not a date")
+    post(ravi, f"/console/chats/{chat['id']}/book", when="2099-01-01T10:00")
+    post(ravi, f"/console/chats/{other['id']}/book", when="2099-01-01T10:00")
+    assert store.chat(SENDER)["booked_at"] == 0 and store.chat(OTHER)["booked_at"] == 0
+    assert "Only a consultation request can be booked." in ravi.get(f"/console/chats/{other['id']}").get_data(as_text=True)
+    post(priya, f"/console/chats/{chat['id']}/book", when="2099-01-01T10:00")
+    page = priya.get(f"/console/chats/{chat['id']}").get_data(as_text=True)
+    assert "Booked for Thursday 1 January 2099, 10:00 by Priya Sharma." in page
+    assert store.chat(SENDER)["booked_at"] == datetime(2099, 1, 1, 10, tzinfo=ZoneInfo("Asia/Kolkata")).timestamp()
 
 
 def test_hand_back_and_close_from_the_console(app, accounts, store, twilio_api):

@@ -5,15 +5,16 @@ console's HTTP is tested in test_console.py). What goes out is what the local Tw
 """
 
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
+from datetime import time as dt_time
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot import create_app
+from bot import consultations, create_app
 from bot.hours import DAYS
 from bot.inbound import Inbound
-from tests.conftest import CLINIC_NUMBER, ON_DUTY, WhatsApp, saw_the_welcome
+from tests.conftest import CLINIC_NUMBER, ON_DUTY, WhatsApp, queue_chat, saw_the_welcome
 
 SENDER = "whatsapp:+919800000001"
 OTHER = "whatsapp:+919800000002"
@@ -404,3 +405,139 @@ def test_the_worker_sleeps_on_redis_longer_than_the_apps_short_timeout_and_wakes
     started = time.monotonic()
     jobs.wait(30)
     assert time.monotonic() - started < 10  # woken by the new job, not by the end of the wait
+
+
+# A consultation request (bot/booking.py's form) booked by a coordinator.
+FORM = {"for_whom": "relative", "name": "Ramesh Kumar", "age": 54, "city": "Pune", "cancer": "", "reports": True,
+        "day": "Monday", "time": "morning", "call": "video", "reference": "FC-7K2Q", "lang": "en"}
+
+
+def consultation(handoff, lang="en", wrote=True):
+    """A consultation request claimed by Priya; `wrote`: the patient's last message is recent (the window is open)."""
+    if wrote:
+        handoff.store.append(SENDER, "patient", "YES")
+    queue_chat(handoff.store, SENDER, "consultation", form={**FORM, "lang": lang}, profile="Asha")
+    assert handoff.claim(SENDER, "Priya Sharma")
+
+
+def clinic_time(handoff, days, hour=11, minute=30):
+    """`days` from today at hour:minute, clinic time."""
+    today = datetime.now(handoff.hours.zone).date()
+    return datetime.combine(today + timedelta(days=days), dt_time(hour, minute), tzinfo=handoff.hours.zone)
+
+
+def wrote_at(store, at, text="ok"):
+    """The patient's message as the transcript keeps it, written at `at` (a moment the test's worker is driven to)."""
+    store.append(SENDER, "patient", text, at=at)
+
+
+def test_the_consultations_time_reads_in_the_patients_language():
+    friday = datetime(2030, 1, 4, 11, 30, tzinfo=ZoneInfo("Asia/Kolkata"))
+    assert consultations.when_text(friday, "en") == "Friday 4 January 2030, 11:30"
+    assert consultations.when_text(friday, "hi") == "शुक्रवार 4 जनवरी 2030, 11:30"
+    assert consultations.reminder_due(friday, friday.timestamp() - 86400 * 3) == friday.timestamp() - 86400 - 5400
+    assert consultations.reminder_due(friday, friday.timestamp() - 3600) == friday.timestamp() - 3600  # at once
+    assert consultations.reminder_due(friday, friday.timestamp() + 1) is None
+
+
+@pytest.mark.parametrize("lang, expected", [
+    ("en", "Booked for {when} (Video call), ref FC-7K2Q. In an emergency call 112 (emergency) or 108 (ambulance)."),
+    ("hi", "{when} (वीडियो कॉल) के लिए बुक, रेफ़रेंस FC-7K2Q। इमरजेंसी में 112 (इमरजेंसी) या 108 (एम्बुलेंस) पर फ़ोन करें।")])
+def test_booking_a_consultation_confirms_it_in_the_patients_language(app, handoff, store, twilio_api, lang, expected):
+    consultation(handoff, lang)
+    run_jobs(app)
+    twilio_api.messages.clear()
+    when = clinic_time(handoff, 3)
+    assert handoff.book(SENDER, "Priya Sharma", when) == "queued"
+    run_jobs(app)
+    assert bodies_to(twilio_api, SENDER) == [expected.format(when=consultations.when_text(when, lang))]
+    chat = store.chat(SENDER)
+    assert (chat["booked_at"], chat["booked_by"]) == (when.timestamp(), "Priya Sharma")
+    event = [e for e in store.transcript(SENDER) if e["role"] == "event"][-1]
+    assert (event["event"], event["by"], event["when"]) == ("booked", "Priya Sharma", when.timestamp())
+    assert [e for e in store.transcript(SENDER) if e["role"] == "coordinator"][-1]["text"] == bodies_to(twilio_api, SENDER)[0]
+
+
+def test_a_booking_outside_the_window_is_held_behind_the_template(templated, twilio_api):
+    app, assistant = templated
+    handoff = assistant.handoff
+    consultation(handoff)
+    run_jobs(app)
+    twilio_api.messages.clear()
+    a_day_later = time.time() + 25 * 3600
+    when = clinic_time(handoff, 4)
+    assert handoff.book(SENDER, "Priya Sharma", when, now=a_day_later) == "held"
+    run_jobs(app)
+    [template] = twilio_api.messages
+    assert (template["ContentSid"], "Body" in template) == (TEMPLATE, False)
+    assert say(assistant, "hello?") == []
+    run_jobs(app)
+    assert bodies_to(twilio_api, SENDER)[1:] == [
+        f"Booked for {consultations.when_text(when, 'en')} (Video call), ref FC-7K2Q. "
+        "In an emergency call 112 (emergency) or 108 (ambulance)."]
+
+
+def test_the_reminder_goes_the_day_before_at_ten_and_once(app, handoff, store, twilio_api):
+    consultation(handoff)
+    when = clinic_time(handoff, 5)
+    handoff.book(SENDER, "Priya Sharma", when)
+    run_jobs(app)
+    handoff.hand_back(SENDER, "Priya Sharma", outcome="call_booked", event="closed")
+    run_jobs(app)
+    twilio_api.messages.clear()
+    due = clinic_time(handoff, 4, 10, 0).timestamp()
+    wrote_at(store, due - 3600)  # the patient wrote that morning: WhatsApp's window is open
+    run_jobs(app, due - 60)
+    assert twilio_api.messages == []
+    run_jobs(app, due + 1)  # the reminder comes due and becomes a notice
+    run_jobs(app, due + 2)
+    reminder = f"Reminder: tomorrow, {consultations.when_text(when, 'en')} (Video call), ref FC-7K2Q."
+    assert bodies_to(twilio_api, SENDER) == [reminder]
+    assert store.transcript(SENDER)[-1]["text"] == reminder
+    run_jobs(app, due + 3600)
+    run_jobs(app, when.timestamp() + 3600)
+    assert bodies_to(twilio_api, SENDER) == [reminder] and handoff.jobs.pending() == 0
+
+
+def test_a_reminder_past_the_window_sends_the_template_and_goes_when_the_patient_writes(templated, twilio_api):
+    app, assistant = templated
+    handoff = assistant.handoff
+    consultation(handoff)
+    when = clinic_time(handoff, 5)
+    handoff.book(SENDER, "Priya Sharma", when)
+    handoff.hand_back(SENDER, "Priya Sharma", outcome="call_booked", event="closed")
+    run_jobs(app)
+    twilio_api.messages.clear()
+    due = clinic_time(handoff, 4, 10, 0).timestamp()
+    run_jobs(app, due + 1)
+    run_jobs(app, due + 2)
+    [template] = twilio_api.messages
+    assert template["ContentSid"] == TEMPLATE
+    # The patient answers the template: the assistant answers them, and the reminder goes out, once.
+    assert say(assistant, "how much does it cost")[0].startswith("Costs vary.")
+    run_jobs(app)
+    say(assistant, "thanks")
+    run_jobs(app)
+    assert bodies_to(twilio_api, SENDER)[1:] == [
+        f"Reminder: tomorrow, {consultations.when_text(when, 'en')} (Video call), ref FC-7K2Q."]
+
+
+def test_booking_again_moves_the_reminder(app, handoff, store, twilio_api):
+    consultation(handoff)
+    first, second = clinic_time(handoff, 5), clinic_time(handoff, 8, 16, 0)
+    run_jobs(app)
+    twilio_api.messages.clear()
+    handoff.book(SENDER, "Priya Sharma", first)
+    handoff.book(SENDER, "Priya Sharma", second)
+    assert store.chat(SENDER)["booked_at"] == second.timestamp()
+    run_jobs(app)
+    assert len(bodies_to(twilio_api, SENDER)) == 2  # both confirmations
+    twilio_api.messages.clear()
+    for days in (4, 7):
+        due = clinic_time(handoff, days, 10, 0).timestamp()
+        wrote_at(store, due - 3600)
+        run_jobs(app, due + 1)
+        run_jobs(app, due + 2)
+    # (Meanwhile the idle chat went back to the assistant, which told the patient.)
+    assert [body for body in bodies_to(twilio_api, SENDER) if body.startswith("Reminder")] == [
+        f"Reminder: tomorrow, {consultations.when_text(second, 'en')} (Video call), ref FC-7K2Q."]

@@ -11,9 +11,10 @@ from bot.spelling import fold, stem, surface
 MATCHING_LISTS = ("ignore", "contrast", "set_aside_openers", "set_aside_closers", "out_of_scope", "anchors", "mentions",
                   "other_subjects", "comparing", "not_pointing")
 # How a message leans on the conversation (bot.listening.Listening): asking for more, telling one's own case.
-LISTENING_LISTS = ("more", "more_filler", "person", "details")
+LISTENING_LISTS = ("more", "more_filler", "person", "details", "agree", "disagree")
 MATCHING_FIELDS = {"synonyms": "word: the words that mean the same",
                    "strict": "intent: the lead (0-100) it needs over the runner-up",
+                   "options": "option: the words that pick it",
                    **{name: "list of words or phrases" for name in MATCHING_LISTS + LISTENING_LISTS}}
 LANGUAGE_FILES = ("synonyms.yaml", "reading.yaml", "out_of_scope.yaml", "conversation.yaml")
 
@@ -80,6 +81,11 @@ def language_listening(files, problems):
         for name in LISTENING_LISTS:
             if isinstance(data, dict) and data.get(name) is not None:
                 lists[name] = checker.words(data[name], (name,))
+        options = data.get("options") if isinstance(data, dict) else None
+        if isinstance(options, dict):
+            lists["options"] = {str(o): checker.words(phrases, ("options", o)) for o, phrases in options.items()}
+        elif options is not None:
+            checker.problem(("options",), "must map each option (self, morning, video, ...) to the words that pick it")
     return Listening.of(lists)
 
 

@@ -24,11 +24,21 @@ REQUIRED_MESSAGES = (
     "handoff_cancelled", "alert_new", "alert_urgent", "alert_again", "rate_limited", "stop_confirm", "self_harm",
     "emergency_in_hours", "emergency_after_hours", "more_on_topic", "answered_above", "personal_case", "also_asked",
     "emergency_waiting",
+    # A coordinator books a consultation request (Handoff.book): the confirmation, and the reminder the day before.
+    "booking_confirmed", "booking_reminder",
 )
+# The messages of booking the free consultation (bot/booking.py), required where the file has its intent.
+BOOKING = "human_handoff.booking"
+BOOKING_MESSAGES = ("booking_for_whom", "booking_self", "booking_relative", "booking_name", "booking_age", "booking_city",
+                    "booking_cancer", "booking_reports", "booking_day", "booking_time", "booking_morning",
+                    "booking_afternoon", "booking_evening", "booking_call", "booking_phone", "booking_video", "booking_yes",
+                    "booking_no", "booking_not_given", "booking_summary", "booking_sent", "booking_callback_soon",
+                    "booking_cancelled", "booking_again", "booking_resume")
 # Replies that are not an answer (not understood, which topic?, a person offered, ...) are where a patient in
 # trouble may stop reading: each must carry the emergency numbers, in every language.
 NOT_ANSWERS = ("fallback", "clarify", "handoff_offer", "handoff_after_hours", "unknown_choice", "nothing_more",
-               "media", "location", "too_long", "empty", "stop_confirm", "self_harm", "more_on_topic", "answered_above")
+               "media", "location", "too_long", "empty", "stop_confirm", "self_harm", "more_on_topic", "answered_above",
+               "booking_sent", "booking_cancelled")
 # What the emergency replies must say, whoever edits them: the numbers, and when a person will write.
 MUST_SAY = {"emergency": ("emergency_numbers", "when_answered"), "emergency_waiting": ("emergency_numbers", "when_answered"),
             "self_harm": ("emergency_numbers", "mental_health_helpline", "when_answered")}
@@ -58,7 +68,11 @@ MAX_REPLY = 1000
 MAX_TITLE = 20
 # Placeholders the app fills in; any other {word} in a reply is a typo an editor should hear about.
 PLACEHOLDERS = {"menu", "options", "emergency_numbers", "page", "pages", "coordinator", "opens", "number", "waited", "console",
-                "mental_health_helpline", "when_answered", "topic"}
+                "mental_health_helpline", "when_answered", "topic",
+                # Booking the free consultation (bot/booking.py): the options, the answers, the request and its date.
+                "booking_self", "booking_relative", "booking_morning", "booking_afternoon", "booking_evening",
+                "booking_phone", "booking_video", "for_whom", "patient_name", "age", "city",
+                "cancer", "reports", "day", "time", "call", "reference", "callback", "question", "when", "kind"}
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
@@ -90,7 +104,7 @@ class _Checker(Fields):
             if intent_id not in intents:
                 self.problem(("intents",), f"intents/ has a handler for '{intent_id}', but there is no intent "
                                            f"'{intent_id}': put the intent back (a developer removes handlers)")
-        messages = self.messages(data.get("messages"))
+        messages = self.messages(data.get("messages"), BOOKING_MESSAGES if BOOKING in intents else ())
         menu = self.references(data.get("menu"), ("menu",), intents)
         commands = self.commands(data.get("commands"))
         hinglish = self.words(data.get("hinglish_words"), ("hinglish_words",))
@@ -225,11 +239,12 @@ class _Checker(Fields):
             self.problem(at, f"unknown placeholder {{{name}}}; known: {', '.join(sorted(PLACEHOLDERS))}")
         return raw.strip()
 
-    def messages(self, raw):
+    def messages(self, raw, needed=()):
+        """The messages; `needed` are required besides REQUIRED_MESSAGES (those of a flow the file has)."""
         if not isinstance(raw, dict):
             self.problem(("messages",), f"must be a mapping with {', '.join(REQUIRED_MESSAGES)}")
             return {}
-        for name in REQUIRED_MESSAGES:
+        for name in REQUIRED_MESSAGES + tuple(needed):
             if name not in raw:
                 self.problem(("messages",), f"required message '{name}' is missing")
         # The list button's label is shown on a WhatsApp button, so it has a title's limit.

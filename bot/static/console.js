@@ -44,6 +44,12 @@
     return form;
   }
 
+  // A consultation request's key facts, and its booking, under the row's first words.
+  function withLines(td, chat) {
+    if (chat.facts) td.appendChild(el("div", "facts", chat.facts));
+    if (chat.booked) td.appendChild(el("div", "booked", chat.booked));
+  }
+
   function replaceRows(id, rows) {
     var body = document.getElementById(id);
     while (body.firstChild) body.removeChild(body.firstChild);
@@ -58,7 +64,7 @@
       cell(row, badge(chat.urgent));
       cell(row, link(chat.url, chat.profile));
       cell(row, chat.number);
-      cell(row, chat.reason);
+      withLines(cell(row, chat.reason), chat);
       cell(row, chat.waited);
       cell(row, claimForm(chat.claim_url));
       return row;
@@ -67,7 +73,7 @@
     replaceRows("claimed", data.claimed.map(function (chat) {
       var row = el("tr", chat.mine ? "mine" : "");
       cell(row, badge(chat.urgent));
-      cell(row, link(chat.url, chat.profile));
+      withLines(cell(row, link(chat.url, chat.profile)), chat);
       cell(row, chat.number);
       cell(row, chat.coordinator);
       return row;

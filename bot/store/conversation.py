@@ -20,6 +20,8 @@ class Escalation:
     # Once the turn has ended: the chat record, and "new", "urgent" (an existing chat just became urgent) or "".
     chat: dict | None = None
     change: str = ""
+    # What the patient filled in for the coordinator (a consultation request: bot/booking.py), or None.
+    form: dict | None = None
 
 
 class Conversation:
@@ -77,13 +79,13 @@ class Conversation:
         """The sender wrote START: messages may go to them again."""
         self.opted_out, self.consent = False, ("in", None)
 
-    def escalate(self, reason, urgent=False, profile="", now=None, alerting=False):
+    def escalate(self, reason, urgent=False, profile="", now=None, alerting=False, form=None):
         """Put the chat in the coordinators' queue unless it is there or claimed; urgent raises it to the top.
 
         A new chat's event goes to the transcript at this point of the turn's entries. Returns the Escalation,
         whose chat and change the turn's end fills in.
         """
-        self.escalation = Escalation(reason, urgent, profile, time.time() if now is None else now, alerting)
+        self.escalation = Escalation(reason, urgent, profile, time.time() if now is None else now, alerting, form=form)
         self.entries.append(("new_chat", entry("event", "", "", {"event": "waiting", "reason": reason})))
         return self.escalation
 
@@ -125,3 +127,7 @@ class Conversations:
     def opt_out(self, sender):
         """Remember that the sender wants no messages (Twilio refused a send to them: a block or an opt-out)."""
         self.redis.set(self.keys.of("optout", sender), str(time.time()), ex=self.retention_seconds)
+
+    def opted_out(self, sender):
+        """True when the sender wants no messages (STOP, or Twilio refused a send to them)."""
+        return bool(self.redis.exists(self.keys.of("optout", sender)))

@@ -18,8 +18,9 @@ def chat_record(sender, raw):
     if not raw:
         return None
     return {**raw, "sender": sender, "urgent": raw.get("urgent") == "1", "since": float(raw.get("since", 0)),
+            "form": json.loads(raw["form"]) if raw.get("form") else None,
             "alerted_at": float(raw.get("alerted_at") or 0), "claimed_at": float(raw.get("claimed_at") or 0),
-            "active_at": float(raw.get("active_at") or 0)}
+            "active_at": float(raw.get("active_at") or 0), "booked_at": float(raw.get("booked_at") or 0)}
 
 
 class Queue:
@@ -69,6 +70,10 @@ class Queue:
         now = time.time() if now is None else now
         if self._update(sender, active_at=now):
             self.redis.zadd(self.keys.claimed, {sender: now}, xx=True)
+
+    def book(self, sender, at, coordinator):
+        """Note on the chat when its consultation is booked for (Unix time) and by whom; False when the chat has ended."""
+        return self._update(sender, booked_at=repr(at), booked_by=coordinator)
 
     def alerted(self, sender, now=None):
         """Remember when the coordinators were last alerted about this chat."""
@@ -126,11 +131,12 @@ class Queue:
         """The way back of the chat's id, and the arguments of escalate.lua for an escalation (if any)."""
         if escalation is None:
             return self.keys.unused, dict.fromkeys(("escalate", "urgent", "reason", "chat_id", "since", "profile", "ahead",
-                                                    "alerting"))
+                                                    "alerting", "form"))
         chat_id = chat_id or secrets.token_urlsafe(12)
+        form = json.dumps(escalation.form, ensure_ascii=False) if escalation.form else None
         args = {"escalate": True, "urgent": escalation.urgent, "reason": escalation.reason, "chat_id": chat_id,
                 "since": repr(escalation.since), "profile": escalation.profile[:60], "ahead": URGENT_AHEAD,
-                "alerting": escalation.alerting}
+                "alerting": escalation.alerting, "form": form}
         return self.keys.chat_id(chat_id), args
 
     def _escalated(self, sender, escalation, change, raw, chat_id):

@@ -37,12 +37,14 @@ SCRIPTS = {
         ("turn", "seen", "activity", "patients", "waiting", "claimed", "questions", "question", "chatid", *SENDER_KINDS),
         ("token", "mark_seen", "seen_s", "retention", "limit", "activity_s", "sender", "state", "notice", "consent",
          "opted_at", "release", "touch", "taken", "question", "question_id", "asked_at", "counted", "intent",
-         "escalate", "urgent", "reason", "chat_id", "since", "profile", "ahead", "alerting", "erase", "erased_questions"),
+         "escalate", "urgent", "reason", "chat_id", "since", "profile", "ahead", "alerting", "form", "erase",
+         "erased_questions"),
         {"SENDER_KEYS": SENDER_KINDS}),
     # A chat queued when the patient's turn failed (the same escalate() as end_turn's).
     "escalate_alone": Signature(
         ("chat_id", "escalate"), ("chat", "chatref", "chatid", "waiting", "activity"),
-        ("sender", "urgent", "reason", "chat_id", "since", "profile", "ahead", "alerting", "retention", "activity_s")),
+        ("sender", "urgent", "reason", "chat_id", "since", "profile", "ahead", "alerting", "form", "retention",
+         "activity_s")),
     "append_once": Signature(),
     "get_chat_id": Signature(("chat_id",)),
     "claim": Signature(),
