@@ -207,10 +207,12 @@ def restore_backup(args, settings):
 
 def erase(args, settings):
     """Erase everything kept about the senders, as their own "delete my data" does (again, after a restore)."""
-    store = build_assistant(settings).store
+    assistant = build_assistant(settings)
     for sender in args.senders:
-        with store.lock(sender) as lock:
+        with assistant.store.lock(sender) as lock:
             lock.conversation.erase()
+        # As after the patient's own request: what was still to go to them goes too.
+        assistant.handoff.turn_ended(sender, lock.conversation)
         print(f"erased everything kept about {sender}")
     return 0
 

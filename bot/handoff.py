@@ -49,6 +49,10 @@ class Handoff:
 
     def turn_ended(self, sender, conversation):
         """Once the patient's turn is written: alert about its escalation, send the coordinator's messages it took."""
+        if conversation.erased:
+            # "Delete my data": what was still to go to them (a reminder, a reply being retried) goes too.
+            self.jobs.forget(sender)
+            return
         if conversation.escalation:
             self._announce(conversation.escalation)
         # The patient's message reopened WhatsApp's window: what the coordinator wrote meanwhile goes out now.

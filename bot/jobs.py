@@ -83,6 +83,17 @@ class Jobs:
         pipe.hdel(self.data_key, job_id)
         pipe.execute()
 
+    def forget(self, sender):
+        """Drop every job to or about `sender` ("delete my data"): nothing more goes to them, nothing of it is kept."""
+        ids = [job_id for job_id, raw in self.redis.hscan_iter(self.data_key)
+               if sender in (json.loads(raw).get("to"), json.loads(raw).get("chat"))]
+        if ids:
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.zrem(self.due_key, *ids)
+            pipe.hdel(self.data_key, *ids)
+            pipe.execute()
+        return len(ids)
+
     def retry(self, job_id, job, error, now=None):
         """Run the job again after a growing delay; False (and kept as a failure) once attempts run out."""
         now = time.time() if now is None else now

@@ -541,3 +541,18 @@ def test_booking_again_moves_the_reminder(app, handoff, store, twilio_api):
     # (Meanwhile the idle chat went back to the assistant, which told the patient.)
     assert [body for body in bodies_to(twilio_api, SENDER) if body.startswith("Reminder")] == [
         f"Reminder: tomorrow, {consultations.when_text(second, 'en')} (Video call), ref FC-7K2Q."]
+
+
+def test_delete_my_data_drops_the_reminder_and_every_message_still_to_go(app, assistant, handoff, store, twilio_api):
+    consultation(handoff)
+    when = clinic_time(handoff, 5)
+    handoff.book(SENDER, "Priya Sharma", when)
+    handoff.hand_back(SENDER, "Priya Sharma", outcome="call_booked", event="closed")
+    other = handoff.jobs.add({"kind": "alert", "to": ON_DUTY[0], "body": "A patient is waiting"})
+    say(assistant, "delete my data")
+    say(assistant, "yes")
+    data = store.redis.hgetall(handoff.jobs.data_key)
+    assert list(data) == [other] and SENDER[-10:] not in str(data)
+    twilio_api.messages.clear()
+    run_jobs(app, clinic_time(handoff, 4, 10, 0).timestamp() + 1)
+    assert bodies_to(twilio_api, SENDER) == []
