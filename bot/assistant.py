@@ -204,7 +204,11 @@ class Assistant(Recovery):
         if under_way is None:
             return None
         pending.take(reading.state)
-        return booking.reply(reading, under_way, lambda intent: self._as_listener(intent, reading), self.handoff)
+
+        def topic_answer(intent):
+            # Nothing destructive from a guess, here too: "don't send me these anymore?" is asked again, never acted on.
+            return None if intent in CONFIRM_FIRST else self._as_listener(intent, reading)
+        return booking.reply(reading, under_way, topic_answer, self.handoff)
 
     def _reply_to_pending(self, reading):
         """A number, a button, MORE, YES or NO answers what the last reply left open; anything else sets it aside."""

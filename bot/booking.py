@@ -67,7 +67,8 @@ def question(field, words):
 def reply(reading, booking, topic_answer, handoff):
     """The answer to a message while a booking is under way: the next question, the summary, or the request sent.
 
-    `topic_answer(intent)` answers a question of another topic asked meanwhile; `handoff` queues the request.
+    `topic_answer(intent)` answers a question of another topic asked meanwhile (None: not from a guess); `handoff`
+    queues the request.
     """
     words, state, command = reading.words, reading.state, reading.command
     if command == "cancel":
@@ -91,9 +92,9 @@ def reply(reading, booking, topic_answer, handoff):
     if value is None:
         pending.begin_booking(state, booking)
         match = words.knowledge.matcher.match(reading.body)
-        if match.intent and _asks(field, reading.body):
+        answer = topic_answer(match.intent) if match.intent and _asks(field, reading.body) else None
+        if answer and answer.pages:
             # A question meanwhile: its answer, then the booking's question again.
-            answer = topic_answer(match.intent)
             answer.pages[-1] += "\n\n" + words.message("booking_resume", question=question(field, words))
             return answer
         again = "booking_resume" if paused else "booking_again"

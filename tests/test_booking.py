@@ -96,6 +96,14 @@ def test_a_question_in_the_middle_is_answered_and_the_booking_resumes(patient):
     assert patient.send("Monday") == ["When? 1. Morning 2. Afternoon 3. Evening"]
 
 
+def test_a_guess_at_stopping_in_the_middle_stops_nothing(patient, store):
+    patient.send("book a consultation")
+    answer_all(patient, ANSWERS[:2])
+    assert patient.send("please unsubscribe me from these messages?") == ["Sorry? Patient's age?"]
+    assert store.redis.exists(store.key("optout", PATIENT)) == 0
+    assert patient.send("68") == ["Which city?"]
+
+
 def test_after_a_pause_of_hours_the_booking_resumes_where_it_stopped(patient, store):
     patient.send("book a consultation")
     answer_all(patient, ANSWERS[:2])
