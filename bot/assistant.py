@@ -33,7 +33,7 @@ STEPS = (
 
 @dataclass
 class Turn:
-    """What a handler works with: the message, its intent and curated reply, and the conversation."""
+    """What a handler works with: the message, its intent and curated reply, the conversation and its wording."""
 
     inbound: Inbound
     intent: str
@@ -41,7 +41,7 @@ class Turn:
     # The conversation as the sender's turn read it, and what the message changes (store.Conversation): the one
     # way a handler writes, so that everything a message changes is written as its turn ends.
     conversation: object
-    knowledge: object
+    words: Words
     handoff: object = None
 
     @property
@@ -260,9 +260,11 @@ class Assistant(Recovery):
         options = match.options(self.settings.CLARIFY_MARGIN)
         # Unclear alone: the topic just answered decides where the message allows it; two questions clear each alone.
         if match.intent is None or options:
-            intent = listening.in_context(match, reading.topic) or listening.first_of_two(body, words.knowledge.matcher)
+            intent = listening.in_context(match, reading.topic)
+            both = None if intent else listening.two_questions(body, words.knowledge.matcher)
+            intent = intent or (both and both[0])
             if intent and intent not in CONFIRM_FIRST and intent not in HANDLERS:
-                return self._as_listener(intent, reading)
+                return self._as_listener(intent, reading, both)
         # Two topics nearly tied (or a harmful-if-wrong topic not clearly ahead): ask; a digit then picks one.
         if options:
             # Kept for operations too: a phrase or two in the file would settle such questions.
@@ -285,9 +287,10 @@ class Assistant(Recovery):
             return Answer(None, [words.message("fallback")])
         return self._as_listener(match.intent, reading)
 
-    def _as_listener(self, intent, reading):
+    def _as_listener(self, intent, reading, both=None):
         """A topic's answer as one who listens gives it: not the same text twice in a row, the patient's own case
-        acknowledged and left to the care team, a second question answered or offered."""
+        acknowledged and left to the care team, a second question answered or offered (`both`: the message's two
+        topics, when already read)."""
         words, knowledge = reading.words, reading.words.knowledge
         if intent in listening.SMALL_TALK or intent in HANDLERS:
             return self._run(intent, reading)
@@ -300,7 +303,7 @@ class Assistant(Recovery):
         if knowledge.listening.personal(reading.body):
             answer.pages[0] = f"{words.message('personal_case')}\n\n{answer.pages[0]}"
             pending.ask(reading.state, "handoff")
-        second = listening.two_questions(reading.body, knowledge.matcher)
+        second = both or listening.two_questions(reading.body, knowledge.matcher)
         if second and intent in second:
             replies.also(answer, second[1] if second[0] == intent else second[0], words, reading.state)
         return answer
@@ -330,7 +333,7 @@ class Assistant(Recovery):
         pages = words.pages(intent_id)
         if handler is None:
             return Answer(intent_id, pages, words.knowledge.intents[intent_id].followups)
-        turn = Turn(reading.inbound, intent_id, pages[0], reading.conversation, words.knowledge, handoff=self.handoff)
+        turn = Turn(reading.inbound, intent_id, pages[0], reading.conversation, words, handoff=self.handoff)
         return Answer(intent_id, handler(turn))
 
     def _send(self, sender, answer, conversation, words):

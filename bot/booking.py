@@ -8,14 +8,13 @@ from dataclasses import dataclass
 
 from bot import pending
 from bot.replies import Answer
-from bot.spelling import fold
+from bot.spelling import normalise
 
 BOOKING = "human_handoff.booking"
 # After this long without a reply, an answer that does not fit is met with "let's continue", not "sorry".
 PAUSE_SECONDS = 3600
 # A text answer (a name, a city, a day) of this many words that reads as a topic is a question, not the answer.
 QUESTION_WORDS = 4
-_WORDS = re.compile(r"[a-z0-9]+")
 _NUMBER = re.compile(r"\b(\d{1,3})\b")
 # Letters of a reference a patient can read out on the phone: no 0/O, 1/I.
 _REFERENCE = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -47,9 +46,12 @@ FIELDS = (
           (("phone", "booking_phone"), ("video", "booking_video"))),
 )
 _BY_NAME = {field.name: field for field in FIELDS}
-_CHANGE = {"change", "correct", "edit", "wrong", "badal", "badalna", "badlo", "badle", "badalni", "galat", "बदल", "बदलना",
-           "बदलें", "बदलो", "गलत"}
-_SKIP = {"skip", "not sure", "dont know", "do not know", "pata nahi", "nahi pata", "malum nahi", "पता नहीं", "नहीं पता"}
+# Words and answers as messages are read (bot.spelling.normalise), once.
+_NAMES = {field.name: frozenset(map(normalise, field.names)) for field in FIELDS}
+_CHANGE = frozenset(map(normalise, ("change", "correct", "edit", "wrong", "badal", "badalna", "badlo", "badle", "badalni",
+                                    "galat", "बदल", "बदलना", "बदलें", "बदलो", "गलत")))
+_SKIP = frozenset(map(normalise, ("skip", "not sure", "dont know", "do not know", "pata nahi", "nahi pata", "malum nahi",
+                                  "पता नहीं", "नहीं पता")))
 
 
 def start(state, words):
@@ -139,10 +141,10 @@ def _finished(form):
 
 def _field_named(text):
     """The field a message asks to change ("change the day", "naam galat hai"), else None."""
-    found = set(_WORDS.findall(fold(text)))
-    if not found & {fold(word) for word in _CHANGE}:
+    found = set(normalise(text).split())
+    if not found & _CHANGE:
         return None
-    return next((field for field in FIELDS if found & {fold(word) for word in field.names}), None)
+    return next((field for field in FIELDS if found & _NAMES[field.name]), None)
 
 
 def _read(field, reading):
@@ -157,7 +159,7 @@ def _read(field, reading):
         return _option(field, body, reading.words)
     if not body or len(body) > 200:
         return None
-    if field.kind == "optional" and " ".join(_WORDS.findall(fold(body))) in {fold(s) for s in _SKIP}:
+    if field.kind == "optional" and normalise(body) in _SKIP:
         return ""
     if _asks(field, body) and reading.words.knowledge.matcher.match(body).intent:
         return None
@@ -170,9 +172,9 @@ def _option(field, body, words):
     if text.isdecimal():
         number = int(text)
         return field.options[number - 1][0] if 1 <= number <= len(field.options) else None
-    said = " ".join(_WORDS.findall(fold(body)))
+    said = normalise(body)
     for value, message in field.options:
-        if said in {" ".join(_WORDS.findall(fold(title))) for title in words.knowledge.messages[message].values()}:
+        if said in {normalise(title) for title in words.knowledge.messages[message].values()}:
             return value
     return words.knowledge.listening.picks(body, [value for value, _ in field.options])
 
@@ -181,4 +183,4 @@ def _asks(field, body):
     """True when a message in place of an answer reads as a question: it asks ("...?"), or it is long for a short answer."""
     if body.rstrip().endswith("?"):
         return True
-    return field.kind in ("text", "choice", "age", "yes_no") and len(_WORDS.findall(fold(body))) >= QUESTION_WORDS
+    return field.kind in ("text", "choice", "age", "yes_no") and len(normalise(body).split()) >= QUESTION_WORDS

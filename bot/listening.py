@@ -6,7 +6,7 @@ The words are language/conversation.yaml's (owned by developers); the patterns f
 import re
 from dataclasses import dataclass
 
-from bot.spelling import fold
+from bot.spelling import normalise
 
 # Topics of small talk: answered the same way however often they come.
 SMALL_TALK = ("greeting", "thanks_goodbye")
@@ -15,10 +15,9 @@ SMALL_TALK = ("greeting", "thanks_goodbye")
 _AGE = re.compile(r"\b(?:\d{1,3}\s*(?:years?|yrs?|yo|saal|sal|baras|ka|ki|ke)\b"
                   r"|(?:age|aged|umar|umr|umra)\s*(?:is\s*)?\d{1,3}\b)")
 _IS = {"is", "am", "was", "hai", "hain"}
-_CONTRACTED = {"hes", "shes", "im"}  # "he's 74", as folded
+_CONTRACTED = {"hes", "shes", "im"}  # "he's 74", as read
 # "stage 4", "stage iv", "4th stage", "stage four", "stage-3".
 _STAGE = re.compile(r"\b(?:stage\s*-?\s*(?:[1-4]|i{1,3}v?|iv|one|two|three|four)|[1-4](?:st|nd|rd|th)\s*stage)\b")
-_WORDS = re.compile(r"[a-z0-9]+")
 # Where one question may end and another begin.
 _JOINS = re.compile(r"\?+\s*|\s*[;,।]\s*|\s+(?:and also|and|also|plus|aur|tatha|&|और|तथा)\s+")
 # A split leaves parts of this many words at least, and a message of more parts is not tried (it is a story).
@@ -31,7 +30,7 @@ CONTEXT_AT = 40.0
 
 @dataclass(frozen=True)
 class Listening:
-    """The cues of language/conversation.yaml, folded as messages are."""
+    """The cues of language/conversation.yaml, read as fixed words are (bot.spelling.normalise)."""
 
     more: frozenset = frozenset()  # words that ask for more on the last topic
     more_filler: frozenset = frozenset()  # words that may stand beside them ("please", "a bit", "about that")
@@ -45,40 +44,38 @@ class Listening:
     def of(cls, lists):
         """From the file's lists of words and phrases."""
         def words(name):
-            return frozenset(w for phrase in lists.get(name, ()) for w in _WORDS.findall(fold(phrase)))
-        details = tuple(sorted({fold(p) for p in lists.get("details", ())}, key=len, reverse=True))
-        options = {option: frozenset(" ".join(_WORDS.findall(fold(p))) for p in phrases)
-                   for option, phrases in (lists.get("options") or {}).items()}
+            return frozenset(w for phrase in lists.get(name, ()) for w in normalise(phrase).split())
+        details = tuple(sorted({normalise(p) for p in lists.get("details", ())}, key=len, reverse=True))
+        options = {option: frozenset(normalise(p) for p in phrases) for option, phrases in (lists.get("options") or {}).items()}
         return cls(words("more"), words("more_filler"), words("person"), details, options, words("agree"),
                    words("disagree"))
 
     def says_yes(self, text):
         """True for a yes, False for a no ("yes I have all reports", "nahi hai abhi"), None for neither."""
-        found = set(_WORDS.findall(fold(text)))
+        found = set(normalise(text).split())
         if found & self.disagree:
             return False
         return True if found & self.agree else None
 
     def picks(self, text, options):
         """The one option of `options` whose phrases the text holds ("mere papa ke liye": relative), else None."""
-        padded = f" {' '.join(_WORDS.findall(fold(text)))} "
+        padded = f" {normalise(text)} "
         found = [o for o in options if any(f" {p} " in padded for p in (self.options or {}).get(o, ()))]
         return found[0] if len(found) == 1 else None
 
     def asks_for_more(self, text):
         """True for "tell me more", "pls elaborate", "aur detail me samjhao": only words of asking for more."""
-        found = _WORDS.findall(fold(text))
+        found = normalise(text).split()
         return bool(found) and any(w in self.more for w in found) and all(w in self.more | self.more_filler for w in found)
 
     def personal(self, text):
         """True when the message tells the patient's own case: someone spoken of, and their age, stage or illness."""
-        folded = fold(text)
-        words = _WORDS.findall(folded)
-        padded = f" {' '.join(words)} "
+        read = normalise(text)
+        words, padded = read.split(), f" {read} "
         # "my son is 19", "he's 74": someone spoken of, then their age.
         aged = any(w in self.person and words[i + 1] in _IS and words[i + 2].isdigit() for i, w in enumerate(words[:-2]))
         aged = aged or any(w in _CONTRACTED and words[i + 1].isdigit() for i, w in enumerate(words[:-1]))
-        detail = aged or _AGE.search(folded) or _STAGE.search(folded) or any(f" {d} " in padded for d in self.details)
+        detail = aged or _AGE.search(read) or _STAGE.search(read) or any(f" {d} " in padded for d in self.details)
         return bool(detail) and bool(self.person.intersection(words))
 
 
@@ -92,7 +89,7 @@ def two_questions(text, matcher):
         return None
     for cut in range(1, len(parts)):
         first, second = " ".join(parts[:cut]), " ".join(parts[cut:])
-        if min(len(_WORDS.findall(fold(first))), len(_WORDS.findall(fold(second)))) < MIN_PART_WORDS:
+        if min(len(normalise(first).split()), len(normalise(second).split())) < MIN_PART_WORDS:
             continue
         one, other = matcher.match(first), matcher.match(second)
         if one.intent and other.intent and _root(one.intent) != _root(other.intent):
@@ -113,8 +110,3 @@ def in_context(match, topic):
     readings = {match.candidate: match.score, match.runner_up: match.runner_up_score}
     return topic.intent if readings.get(topic.intent, 0.0) >= CONTEXT_AT else None
 
-
-def first_of_two(text, matcher):
-    """The first topic of a message that asks two things, each clear alone, else None."""
-    both = two_questions(text, matcher)
-    return both[0] if both else None

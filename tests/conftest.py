@@ -126,6 +126,15 @@ class Gunicorn:
             self.process = None
 
 
+@pytest.fixture
+def servers():
+    """Servers a test starts (gunicorn, redis-server: anything with stop()), stopped after it whatever happened."""
+    started = []
+    yield started
+    for server in started:
+        server.stop()
+
+
 def editable_knowledge(tmp_path):
     """A copy of the fixture knowledge and its expectations in tmp_path, for a test that edits it while the app runs."""
     path = tmp_path / "responses.yaml"

@@ -58,6 +58,14 @@ def browser():
         browser.close()
 
 
+def log_in(page, base, name="Priya Sharma", path="/console/login"):
+    """Open `path` (the login page, or a page that leads to it) and log in as `name`."""
+    page.goto(f"{base}{path}")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button:has-text('Log in')")
+
+
 def screenshot(page, name, tmp_path):
     """Save a screenshot for the README when asked to, otherwise beside the test's files."""
     folder = ROOT / "docs" if os.environ.get("UPDATE_SCREENSHOTS") == "1" or not (ROOT / "docs" / name).exists() else tmp_path
@@ -75,10 +83,7 @@ def test_a_coordinator_takes_a_chat_replies_and_hands_it_back(served, browser, t
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
 
-    page.goto(f"{base}/console/")
-    page.fill("input[name=name]", "Priya Sharma")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button:has-text('Log in')")
+    log_in(page, base, path="/console/")
     expect(page.locator("h1")).to_contain_text("Waiting for a coordinator")
     expect(page.locator("#waiting-empty")).to_be_visible()
 
@@ -146,10 +151,7 @@ def test_a_consultation_request_shows_its_form_and_is_marked_booked(served, brow
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{base}/console/login")
-    page.fill("input[name=name]", "Priya Sharma")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button:has-text('Log in')")
+    log_in(page, base)
 
     row = page.locator("#waiting tr")
     expect(row).to_have_count(1)
@@ -190,10 +192,7 @@ def test_the_console_works_under_a_strict_content_security_policy(served, browse
     page = browser.new_page()
     violations = []
     page.on("console", lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None)
-    page.goto(f"{base}/console/login")
-    page.fill("input[name=name]", "Priya Sharma")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button:has-text('Log in')")
+    log_in(page, base)
     policy = page.goto(f"{base}/console/").headers["content-security-policy"]
     assert "script-src 'self';" in policy and "style-src 'self';" in policy and "unsafe-inline" not in policy
     WhatsApp(app.test_client()).send("agent")
@@ -218,10 +217,7 @@ def test_operations_read_unanswered_questions_and_activity_and_see_a_refused_edi
     problems = []
     page.on("console", lambda message: problems.append(message.text) if "Content Security Policy" in message.text else None)
     page.on("pageerror", lambda error: problems.append(str(error)))
-    page.goto(f"{base}/console/login")
-    page.fill("input[name=name]", "Olga Ops")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button:has-text('Log in')")
+    log_in(page, base, "Olga Ops")
 
     page.click("nav.ops a:has-text('Unanswered')")
     expect(page.locator("#unanswered-total")).to_have_text("3")

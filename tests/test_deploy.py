@@ -133,14 +133,6 @@ class Server:
 
 
 @pytest.fixture
-def servers():
-    started = []
-    yield started
-    for server in started:
-        server.stop()
-
-
-@pytest.fixture
 def compose_redis(tmp_path, servers):
     """A redis-server run with compose.yaml's command (its password the test's), on a free port."""
     arguments = [interpolate(part, {"REDIS_PASSWORD": PASSWORD}) for part in compose()["services"]["redis"]["command"][1:]]

@@ -63,15 +63,6 @@ def redis_server(tmp_path):
     server.stop()
 
 
-@pytest.fixture
-def servers():
-    """gunicorn servers of one test, stopped after it whatever happened."""
-    started = []
-    yield started
-    for server in started:
-        server.stop()
-
-
 def test_two_servers_take_one_senders_bursts_in_turn_with_nothing_lost(tmp_path, redis_server, servers, test_config):
     settings = settings_for(redis_server.url, tmp_path / "data", RATE_LIMIT=1000)
     # As on two hosts: one Redis server, a data folder each.
