@@ -69,11 +69,12 @@ def create_app(config=None):
     )
     CSRFProtect(app)
 
-    from bot import console, health, ops, webhook
+    from bot import console, content, health, ops, triage, webhook  # noqa: F401 (triage adds its pages to ops')
     app.register_blueprint(webhook.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(console.bp)
     app.register_blueprint(ops.bp)
+    app.register_blueprint(content.bp)
 
     # Whoever opens the app's address is a coordinator looking for the console.
     app.add_url_rule("/", "home", lambda: redirect(url_for("console.queue")))

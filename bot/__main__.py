@@ -162,9 +162,12 @@ def add_coordinator(args, settings):
 
     store = build_assistant(settings).store
     existed = store.coordinator(name) is not None
-    store.add_coordinator(name, hash_password(password), ops=args.ops)
-    ops = "with" if store.coordinator(name)["ops"] else "without"
-    print(f"{'updated' if existed else 'added'} coordinator {name} ({ops} the operations pages): log in at /console/login")
+    store.add_coordinator(name, hash_password(password), ops=args.ops, clinician=args.clinician)
+    account = store.coordinator(name)
+    ops = "with" if account["ops"] else "without"
+    clinician = ", a clinician: signs off medical replies" if account["clinician"] else ""
+    print(f"{'updated' if existed else 'added'} coordinator {name} ({ops} the operations pages){clinician}: "
+          "log in at /console/login")
     return 0
 
 
@@ -270,6 +273,9 @@ def main(argv=None):
     p.add_argument("--ops", action=argparse.BooleanOptionalAction, default=None,
                    help="--ops opens the operations pages (unanswered questions, activity, the knowledge file); "
                         "--no-ops closes them; without either the account keeps what it had")
+    p.add_argument("--clinician", action=argparse.BooleanOptionalAction, default=None,
+                   help="--clinician lets the account sign off medical replies in the console's content editor; "
+                        "--no-clinician takes it away; without either the account keeps what it had")
     p.set_defaults(run=add_coordinator)
     p = accounts.add_parser("remove", help="remove an account; it is logged out everywhere")
     p.add_argument("name", help="the coordinator's name, as given to add")

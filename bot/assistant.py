@@ -4,7 +4,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from bot import booking, buttons, language, listening, metrics, pending, replies
+from bot import booking, buttons, language, listening, metrics, pending, replies, signoff
 from bot.inbound import MAX_BODY, Inbound
 from bot.matcher import EMERGENCY
 from bot.outbound import OPTED_OUT_CODES, SendError
@@ -97,6 +97,7 @@ class Assistant(Recovery):
             if lock.seen:
                 metrics.DUPLICATES.inc()
                 return []
+            lock.conversation.know_as(inbound.profile_name)
             # A flood from one sender gets one polite notice, then silence until the window passes;
             # every message is still kept, and an emergency is still answered.
             if lock.count > self.settings.RATE_LIMIT and not self._emergency(inbound):
@@ -329,6 +330,9 @@ class Assistant(Recovery):
         if intent_id == EMERGENCY:
             return self._emergency_answer(Alarm(EMERGENCY), reading)
         words = reading.words
+        if signoff.held_back(words.knowledge.intents[intent_id], self.settings):
+            pending.ask(reading.state, "handoff")  # YES puts the chat in the queue, as after two misses
+            return Answer(None, [words.message("handoff_offer")])
         handler = HANDLERS.get(intent_id)
         pages = words.pages(intent_id)
         if handler is None:

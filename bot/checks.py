@@ -6,6 +6,7 @@ function of a `Source` that yields findings, listed in CHECKS: a new section of 
 structural rules to the loader and, when it needs one, a check here.
 """
 
+import dataclasses
 import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ class Finding:
     severity: str
     problem: Problem
     loud: bool = False
+    kind: str = ""  # the check of CHECKS that found it (empty: the loader's)
 
     def __str__(self):
         label = f"{self.severity.upper()} (patient safety)" if self.loud else self.severity
@@ -85,8 +87,8 @@ class Report:
         return f"{counts}; {held} of {self.expected} expectations hold"
 
 
-def run(path, settings, expectations=None, handled=()):
-    """Check the knowledge file at `path` and its expectations (beside it unless given)."""
+def run(path, settings, expectations=None, handled=(), only=None):
+    """Check the knowledge file at `path` and its expectations (beside it unless given); `only` names some of CHECKS."""
     path = str(path)
     report = Report(path)
     try:
@@ -102,8 +104,8 @@ def run(path, settings, expectations=None, handled=()):
     given = expectations is not None
     source = Source(path, data, lines, report.knowledge, settings, tuple(handled),
                     Path(expectations) if given else Path(path).with_name(EXPECTATIONS), given, safety)
-    for check in CHECKS:
-        report.findings.extend(check(source, report))
+    for check in only or CHECKS:
+        report.findings.extend(dataclasses.replace(finding, kind=check.__name__) for finding in check(source, report))
     return report
 
 

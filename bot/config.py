@@ -55,6 +55,8 @@ class Settings:
     TRANSCRIPT_LIMIT: int = _setting(5000, "Entries (both sides and notes) a transcript may hold before messages over RATE_LIMIT are no longer kept, only counted in a note; nothing already kept is dropped for them.")
     RETENTION_DAYS: int = _setting(90, "Days a conversation's state and transcript are kept after its last message; also how long each question the assistant could not answer is kept for operations.")
     REVIEW_MAX_DAYS: int = _setting(365, "A clinical review (`reviewed_on` of an intent in the knowledge file) older than this many days is reported by `python -m bot check` and the console's knowledge page.")
+    MEDICAL_INTENTS: str = _setting("about_therapy,how_it_works,benefits,cancer_types,side_effects,manage_side_effects,comparison,administration,duration,what_to_expect,research,eligibility,nutrition,lifestyle", "The intents whose replies are medical, comma-separated; an id covers its sub-intents too (`benefits` covers `benefits.prognosis`). The console's knowledge page lists those no clinician has signed off, and UNSIGNED_MEDICAL_REPLIES says what patients get meanwhile.")
+    UNSIGNED_MEDICAL_REPLIES: str = _setting("send", "What a patient gets for a medical intent (MEDICAL_INTENTS) whose reply no clinician has signed off (`reviewed_by` or `reviewed_on` empty): `send` the reply, or `offer` a coordinator instead (YES puts the chat in the queue). Emergency replies always go out.")
     QUICK_REPLY_SIDS: str = _setting("", "Content templates (twilio/quick-reply) for lists of 1 to 3 choices, as `count=HX...` pairs separated by commas, e.g. `2=HX...,3=HX...`. Lists without a template go out as numbered text.")
     LIST_PICKER_SIDS: str = _setting("", "Content templates (twilio/list-picker) for lists of up to 10 choices, as `count=HX...` pairs, e.g. `8=HX...` for the topic menu.")
     CLARIFY_MARGIN: int = _setting(8, "Points (0-100) the best topic must lead the next one by to be answered; closer than that, the assistant asks which of the two was meant.")
@@ -113,6 +115,8 @@ class Settings:
             _ = self.template_variables
         except ValueError:
             problems.append('WINDOW_TEMPLATE_VARIABLES must be a JSON object such as {"1": "{coordinator}"}')
+        if self.UNSIGNED_MEDICAL_REPLIES not in ("send", "offer"):
+            problems.append(f"UNSIGNED_MEDICAL_REPLIES must be send or offer, not {self.UNSIGNED_MEDICAL_REPLIES!r}")
         if self.KNOWLEDGE_MAX_MB < 1:
             problems.append("KNOWLEDGE_MAX_MB must be at least 1 (megabytes)")
         # A malformed template setting stops the app at start-up rather than a patient's reply later.
@@ -177,6 +181,11 @@ class Settings:
         """The readings (temperature, blood pressure, pulse) that open the emergency path."""
         return Limits(self.FEVER_ALARM_C, self.LOW_BP_SYSTOLIC, self.FAST_PULSE, self.DIARRHOEA_VOMIT_TIMES,
                       self.WEIGHT_GAIN_KG)
+
+    @functools.cached_property
+    def medical_intents(self):
+        """The intent ids of MEDICAL_INTENTS (each covering its sub-intents, `id.something`)."""
+        return frozenset(part.strip() for part in self.MEDICAL_INTENTS.split(",") if part.strip())
 
     @property
     def knowledge_max_bytes(self):

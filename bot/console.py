@@ -1,4 +1,5 @@
-"""The coordinators' console: log in, see the queue, claim a chat, read it, reply, take notes, hand back, close."""
+"""The coordinators' console: log in, see the queue, claim a chat, read it, reply, take notes, hand back, close.
+Its inbox pages (history, search, giving a chat to a colleague) are in inbox.py, on the same blueprint."""
 
 import logging
 import time
@@ -12,15 +13,16 @@ from bot import consultations
 from bot.handoff import OUTCOMES
 from bot.inbound import MAX_BODY
 from bot.logs import mask
+from bot.timeline import REASONS, Timeline
 
 log = logging.getLogger(__name__)
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates", static_folder="static")
 
-REASONS = {"asked": "asked for a person", "offer": "accepted the offer after two missed answers",
-           "emergency": "possible emergency", "consultation": "Consultation request"}
 # Checked against when the account does not exist, so a wrong name takes as long as a wrong password.
 _NO_ACCOUNT = generate_password_hash("no account has this password")
 MAX_NOTE = 2000
+# The queue's filters: {value in the address: what the link says}.
+FILTERS = {"all": "All", "urgent": "Urgent", "mine": "Mine", "waiting": "Waiting"}
 
 
 def hash_password(password):
@@ -28,12 +30,20 @@ def hash_password(password):
     return generate_password_hash(password)
 
 
-def _handoff():
+def current_handoff():
+    """The app's handoff (and through it the store and the job list)."""
     return current_app.extensions["assistant"].handoff
 
 
-def _settings():
+def current_settings():
+    """The app's settings."""
     return current_app.config["SETTINGS"]
+
+
+def current_timeline():
+    """How this request shows transcripts: the clinic's time zone, the knowledge as it is now, the job list's retries."""
+    handoff = current_handoff()
+    return Timeline(handoff.hours.zone, handoff.knowledge_file.current(), handoff.jobs)
 
 
 @bp.before_request
@@ -51,7 +61,7 @@ def guard():
 def _logged_in():
     """True while the session's account exists and has not ended its sessions (logout, new password or role)."""
     name = session.get("coordinator")
-    found = _handoff().store.coordinator(name) if name else None
+    found = current_handoff().store.coordinator(name) if name else None
     if found and found["session"] and session.get("session") == found["session"]:
         g.account = found
         return True
@@ -68,7 +78,7 @@ def account():
 @bp.app_context_processor
 def sending():
     """What every console page shows when the app cannot send: replies and alerts would never leave."""
-    return {"sending_missing": _settings().sending_missing}
+    return {"sending_missing": current_settings().sending_missing}
 
 
 @bp.errorhandler(CSRFError)
@@ -83,7 +93,7 @@ def login():
     """The login form; repeated failures from one account or one address are refused for a while."""
     if request.method == "GET":
         return render_template("login.html")
-    settings, store = _settings(), _handoff().store
+    settings, store = current_settings(), current_handoff().store
     name = request.form.get("name", "").strip()[:60]
     password = request.form.get("password", "")[:200]
     address = request.remote_addr or "?"
@@ -107,39 +117,84 @@ def login():
 @bp.post("/logout")
 def logout():
     """End every session of the coordinator's account, in this browser and any other."""
-    _handoff().store.end_sessions(session["coordinator"])
+    current_handoff().store.end_sessions(session["coordinator"])
     session.clear()
     return redirect(url_for("console.login"))
 
 
 @bp.get("/")
 def queue():
-    """The waiting chats (urgent first, then the longest wait) and the chats coordinators have taken."""
-    return render_template("queue.html", **_queue_view())
+    """The waiting chats (urgent first, then the longest wait) and the chats coordinators have taken, filtered."""
+    view = _queue_view(_filter())
+    return render_template("queue.html", **view, filters=FILTERS,
+                           urgent_count=sum(chat["urgent"] for chat in view["all_waiting"]))
 
 
 @bp.get("/queue.json")
 def queue_json():
     """The same queue, for the page to refresh itself without a reload."""
-    return jsonify(_queue_view())
+    return jsonify(_queue_view(_filter()))
 
 
-def _queue_view():
-    handoff, now = _handoff(), time.time()
-    waiting = [{**_summary(chat), "reason": REASONS.get(chat["reason"], chat["reason"]), "urgent": chat["urgent"],
-                "waited": _minutes(now - chat["since"])} for chat in handoff.store.waiting()]
-    claimed = [{**_summary(chat), "coordinator": chat.get("coordinator", ""), "urgent": chat["urgent"],
-                "mine": chat.get("coordinator") == session["coordinator"]} for chat in handoff.store.claimed()]
-    failures = [{**failure, "time": _clock(failure["at"])} for failure in handoff.jobs.failures(5)]
-    return {"waiting": waiting, "claimed": claimed, "failures": failures,
-            "open": handoff.hours.is_open(now)}
+def _filter():
+    show = request.args.get("show", "all")
+    return show if show in FILTERS else "all"
 
 
-def _summary(chat):
+def _queue_view(show):
+    """The queue under the filter `show`; `all_waiting` is every waiting chat whatever the filter, so that the page
+    can announce a new one (and sound for an urgent one) on any filter."""
+    handoff, now, me = current_handoff(), time.time(), session["coordinator"]
+    waiting_chats, claimed_chats = handoff.store.waiting(), handoff.store.claimed()
+    unread = _unread(waiting_chats + claimed_chats)
+    waiting = [{**_summary(chat, unread), "reason": REASONS.get(chat["reason"], chat["reason"]), "urgent": chat["urgent"],
+                "waited": _minutes(now - chat["since"])} for chat in waiting_chats
+               if show in ("all", "waiting") or (show == "urgent" and chat["urgent"])]
+    claimed = [{**_summary(chat, unread), "coordinator": chat.get("coordinator", ""), "urgent": chat["urgent"],
+                "mine": chat.get("coordinator") == me} for chat in claimed_chats
+               if show == "all" or (show == "urgent" and chat["urgent"]) or (show == "mine" and chat.get("coordinator") == me)]
+    failures = [{**failure, "time": current_timeline().clock(failure["at"])} for failure in handoff.jobs.failures(5)]
+    return {"show": show, "waiting": waiting, "claimed": claimed, "failures": failures, "open": handoff.hours.is_open(now),
+            "notices": _notices(me),
+            "all_waiting": [{"id": chat["id"], "profile": chat.get("profile") or "(no name)", "urgent": chat["urgent"]}
+                            for chat in waiting_chats]}
+
+
+def _unread(chats):
+    """{sender: the patient's messages since the holder last read the chat (a waiting chat: any coordinator), or since
+    it was queued when nobody has}."""
+    store = current_handoff().store
+    marks = store.read_marks([chat["id"] for chat in chats])
+    since = {}
+    for chat in chats:
+        read = marks[chat["id"]]
+        last = read.get(chat.get("coordinator", "").lower(), 0) if chat["status"] == "claimed" else max(read.values(), default=0)
+        since[chat["sender"]] = max(last, chat["since"])
+    return store.unread(since)
+
+
+def _notices(me):
+    """What colleagues gave `me` and `me` has not opened yet, oldest first; notices about chats no longer theirs go."""
+    store, timeline, shown, stale = current_handoff().store, current_timeline(), [], []
+    for chat_id, notice in sorted(store.notices(me).items(), key=lambda item: item[1]["at"]):
+        sender = store.sender_of(chat_id)
+        chat = store.chat(sender) if sender else None
+        if not chat or chat.get("coordinator") != me:
+            stale.append(chat_id)
+            continue
+        done = "assigned" if notice["kind"] == "assign" else "transferred"
+        shown.append({"text": f"{notice['by']} {done} you a chat with {chat.get('profile') or 'a patient'}.",
+                      "time": timeline.clock(notice["at"]), "url": url_for("console.conversation", chat_id=chat_id)})
+    store.drop_notices(me, *stale)
+    return shown
+
+
+def _summary(chat, unread):
     form = chat["form"] if chat.get("reason") == "consultation" and chat.get("form") else None
     return {"id": chat["id"], "profile": chat.get("profile") or "(no name)", "number": mask(chat["sender"]),
             "facts": consultations.facts(form) if form else "",
-            "booked": consultations.booked(chat, _handoff().hours.zone),
+            "booked": consultations.booked(chat, current_handoff().hours.zone),
+            "unread": unread.get(chat["sender"], 0),
             "url": url_for("console.conversation", chat_id=chat["id"]),
             "claim_url": url_for("console.claim", chat_id=chat["id"])}
 
@@ -149,16 +204,9 @@ def _minutes(seconds):
     return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
 
 
-def _clock(at):
-    return _local(at).strftime("%d %b %H:%M")
-
-
-def _local(at):
-    return datetime.fromtimestamp(at, _handoff().hours.zone)
-
-
-def _sender(chat_id):
-    sender = _handoff().store.sender_of(chat_id)
+def chat_sender(chat_id):
+    """The sender behind a chat id; 404 when there is none (an unknown id, or one whose patient was erased)."""
+    sender = current_handoff().store.sender_of(chat_id)
     if not sender:
         abort(404)
     return sender
@@ -167,7 +215,7 @@ def _sender(chat_id):
 @bp.post("/chats/<chat_id>/claim")
 def claim(chat_id):
     """Take a waiting chat; when another coordinator was quicker, say who."""
-    handoff, sender = _handoff(), _sender(chat_id)
+    handoff, sender = current_handoff(), chat_sender(chat_id)
     if handoff.claim(sender, session["coordinator"]):
         log.info("chat %s claimed", chat_id)
         return redirect(url_for("console.conversation", chat_id=chat_id))
@@ -179,7 +227,7 @@ def claim(chat_id):
 
 @bp.get("/chats/<chat_id>")
 def conversation(chat_id):
-    """The whole conversation with its notes, canned replies and the reply box."""
+    """The whole conversation with its notes, the patient's chats with coordinators, canned replies and the reply box."""
     return render_template("chat.html", **_conversation_view(chat_id))
 
 
@@ -191,28 +239,35 @@ def conversation_json(chat_id):
 
 
 def _conversation_view(chat_id):
-    handoff, sender = _handoff(), _sender(chat_id)
+    """Everything the chat's page shows; opening it (or its page refreshing) marks it read for the coordinator."""
+    handoff, sender, me, timeline = current_handoff(), chat_sender(chat_id), session["coordinator"], current_timeline()
     chat = handoff.store.chat(sender)
+    handoff.store.mark_read(chat_id, me)
+    handoff.store.drop_notices(me, chat_id)
+    profile = (chat or {}).get("profile") or handoff.store.contact(sender)["profile"]
     deliveries = handoff.store.deliveries(sender)
-    entries = [_entry(entry, chat, deliveries) for entry in handoff.store.transcript(sender)]
-    mine = bool(chat) and chat["status"] == "claimed" and chat.get("coordinator") == session["coordinator"]
+    transcript = handoff.store.transcript(sender)
+    entries = [timeline.entry(entry, profile, deliveries, n) for n, entry in enumerate(transcript)]
+    mine = bool(chat) and chat["status"] == "claimed" and chat.get("coordinator") == me
     last = handoff.store.last_from_patient(sender)
     return {
-        "chat_id": chat_id, "chat": chat, "mine": mine, "entries": entries,
+        "chat_id": chat_id, "chat": chat, "mine": mine, "entries": entries, "profile": profile,
         "number": sender if mine else mask(sender),
         "state": _state(chat),
         "reason": REASONS.get(chat["reason"], chat["reason"]) if chat else "",
-        "notes": [{**note, "time": _clock(note["at"])} for note in handoff.store.notes(sender)],
+        "handoffs": timeline.handoffs(transcript),
+        "colleagues": [name for name in handoff.store.coordinator_names() if name != me],
+        "notes": [{**note, "time": timeline.clock(note["at"])} for note in handoff.store.notes(sender)],
         "held": [entry["text"] for entry in handoff.store.held(sender)],
         "window_open": handoff.window_open(sender),
-        "last_from_patient": _clock(last) if last else "never",
-        "template_set": bool(_settings().WINDOW_TEMPLATE_SID),
+        "last_from_patient": timeline.clock(last) if last else "never",
+        "template_set": bool(current_settings().WINDOW_TEMPLATE_SID),
         "canned": _canned(handoff.knowledge_file.current(), handoff.store.load(sender).get("lang", "en")),
         "outcomes": list(OUTCOMES.items()),
         "max_body": MAX_BODY,
         "form": consultations.fields(chat["form"]) if chat and chat.get("form") else [],
         "booked": consultations.booked(chat, handoff.hours.zone),
-        "booked_value": _local(chat["booked_at"]).strftime("%Y-%m-%dT%H:%M") if chat and chat["booked_at"] else "",
+        "booked_value": timeline.local(chat["booked_at"]).strftime("%Y-%m-%dT%H:%M") if chat and chat["booked_at"] else "",
     }
 
 
@@ -230,50 +285,10 @@ def _state(chat):
     return f"With {chat.get('coordinator')}" + (" (URGENT)" if chat["urgent"] else "")
 
 
-def _entry(entry, chat, deliveries):
-    """One transcript line as the console shows it: who, when, what, and for our messages their delivery."""
-    role = entry.get("role")
-    who = {"patient": (chat or {}).get("profile") or "Patient", "assistant": "Assistant",
-           "coordinator": f"Coordinator {entry.get('by', '')}".strip(), "template": "Template",
-           "event": "Event"}.get(role, role)
-    text = entry.get("text", "")
-    if role == "event":
-        text = _event_text(entry)
-    elif role == "template":
-        text = f"Approved template {entry.get('content_sid', '')} sent: WhatsApp's 24-hour window was closed."
-    elif entry.get("media"):
-        text = f"{text} [{entry['media']} attachment(s) not shown]".strip()
-    return {"role": role, "who": who, "time": _clock(entry["at"]), "text": text,
-            "intent": entry.get("intent") or "", "status": deliveries.get(entry.get("ref"), "") if entry.get("ref") else ""}
-
-
-def _event_text(entry):
-    by, event = entry.get("by", ""), entry.get("event")
-    if event == "waiting":
-        return f"Waiting for a coordinator: {REASONS.get(entry.get('reason'), entry.get('reason'))}."
-    if event == "claimed":
-        return f"{by} took the chat."
-    if event == "booked":
-        return f"{by} booked the consultation for {_local(entry['when']).strftime('%d %b %Y %H:%M')}."
-    if event == "cancelled":
-        return "The patient cancelled the wait and went back to the assistant."
-    if event == "inactive":
-        return "Back with the assistant after a time without messages."
-    if event == "rate_limited":
-        return (f"Over the rate limit ({entry.get('limit')} messages in {entry.get('window_s')} s): the patient's next "
-                "messages are kept but not answered until the window is over.")
-    if event == "refused":
-        return (f"{entry.get('count')} message(s) sent over the rate limit not kept (the transcript is full), "
-                f"the last at {_clock(entry['last'])}.")
-    if entry.get("outcome"):
-        return f"{by} closed the chat: {OUTCOMES.get(entry['outcome'], entry['outcome'])}."
-    return f"{by} handed the chat back to the assistant."
-
-
 def _own_chat(chat_id):
     """The sender of a chat the logged-in coordinator has claimed; otherwise back to the page with a reason."""
-    sender = _sender(chat_id)
-    chat = _handoff().store.chat(sender)
+    sender = chat_sender(chat_id)
+    chat = current_handoff().store.chat(sender)
     if chat and chat["status"] == "claimed" and chat.get("coordinator") == session["coordinator"]:
         return sender
     flash("Claim this chat before writing to the patient." if chat and chat["status"] == "waiting"
@@ -286,7 +301,7 @@ def reply(chat_id):
     """Send the coordinator's text to the patient (or hold it when WhatsApp's 24-hour window is closed)."""
     sender = _own_chat(chat_id)
     text = request.form.get("text", "").strip()
-    missing = _settings().sending_missing
+    missing = current_settings().sending_missing
     if sender and missing:
         flash(f"Replies cannot be sent: sending through Twilio is not set up ({', '.join(missing)}). "
               "Your text was not sent.", "error")
@@ -295,10 +310,10 @@ def reply(chat_id):
     elif sender and len(text) > MAX_BODY:
         flash(f"A WhatsApp message can hold {MAX_BODY} characters; this one has {len(text)}.", "error")
     elif sender:
-        outcome = _handoff().reply(sender, session["coordinator"], text)
+        outcome = current_handoff().reply(sender, session["coordinator"], text)
         if outcome == "held":
             flash("The patient's last message is more than 24 hours old, so WhatsApp does not allow free text. "
-                  + ("The approved template was sent asking them to write back; " if _settings().WINDOW_TEMPLATE_SID
+                  + ("The approved template was sent asking them to write back; " if current_settings().WINDOW_TEMPLATE_SID
                      else "No template is set (WINDOW_TEMPLATE_SID), so the patient has not been asked to write back; ")
                   + "your text is held and goes out as soon as they answer.", "warning")
     return redirect(url_for("console.conversation", chat_id=chat_id))
@@ -307,10 +322,10 @@ def reply(chat_id):
 @bp.post("/chats/<chat_id>/note")
 def note(chat_id):
     """Add a private note (never sent to the patient)."""
-    sender = _sender(chat_id)
+    sender = chat_sender(chat_id)
     text = request.form.get("text", "").strip()
     if text:
-        _handoff().add_note(sender, session["coordinator"], text[:MAX_NOTE])
+        current_handoff().add_note(sender, session["coordinator"], text[:MAX_NOTE])
     return redirect(url_for("console.conversation", chat_id=chat_id))
 
 
@@ -318,7 +333,7 @@ def note(chat_id):
 def hand_back(chat_id):
     """Return the chat to the assistant; the patient is told."""
     sender = _own_chat(chat_id)
-    if sender and _handoff().hand_back(sender, session["coordinator"]):
+    if sender and current_handoff().hand_back(sender, session["coordinator"]):
         flash("The chat is back with the assistant; the patient has been told.", "info")
         return redirect(url_for("console.queue"))
     return redirect(url_for("console.conversation", chat_id=chat_id))
@@ -331,7 +346,7 @@ def close(chat_id):
     outcome = request.form.get("outcome", "")
     if sender and outcome not in OUTCOMES:
         flash("Choose how the chat ended.", "error")
-    elif sender and _handoff().hand_back(sender, session["coordinator"], outcome=outcome, event="closed"):
+    elif sender and current_handoff().hand_back(sender, session["coordinator"], outcome=outcome, event="closed"):
         flash(f"Chat closed: {OUTCOMES[outcome]}.", "info")
         return redirect(url_for("console.queue"))
     return redirect(url_for("console.conversation", chat_id=chat_id))
@@ -340,12 +355,12 @@ def close(chat_id):
 @bp.post("/chats/<chat_id>/book")
 def book(chat_id):
     """Mark a consultation request booked for a date and time (clinic time); the patient is told and reminded."""
-    sender, handoff = _own_chat(chat_id), _handoff()
+    sender, handoff = _own_chat(chat_id), current_handoff()
     try:
         when = datetime.fromisoformat(request.form.get("when", "")).replace(tzinfo=handoff.hours.zone)
     except ValueError:
         when = None
-    missing = _settings().sending_missing
+    missing = current_settings().sending_missing
     if sender and not (handoff.store.chat(sender) or {}).get("form"):
         flash("Only a consultation request can be booked.", "error")
     elif sender and missing:
@@ -359,3 +374,7 @@ def book(chat_id):
               + (" (held until they write: WhatsApp's 24-hour window is closed)." if sent == "held" else ".")
               + " A reminder goes the day before.", "info")
     return redirect(url_for("console.conversation", chat_id=chat_id))
+
+
+# The inbox's pages (history and search, giving a chat to a colleague) join this blueprint, its login and CSRF checks.
+from bot import inbox  # noqa: E402, F401  (inbox.py adds its routes to `bp` with the helpers above)

@@ -114,6 +114,18 @@ class Handoff:
             self.tell(sender, "handoff_claimed", coordinator=first_name(coordinator))
         return True
 
+    def assign(self, sender, coordinator, colleague, transfer=False):
+        """Give a waiting chat (or with `transfer` the chat `coordinator` holds) to a colleague, noted in the transcript;
+        the patient is told the new first name as a claim tells it. Returns (outcome, name) as Store.assign."""
+        outcome, name = self.store.assign(sender, coordinator, colleague, transfer)
+        if outcome not in ("assigned", "transferred"):
+            return outcome, name
+        self.store.append(sender, "event", "", event=outcome, by=coordinator, to=name)
+        if self.window_open(sender):
+            self.tell(sender, "handoff_claimed", coordinator=first_name(name))
+        log.info("chat %s %s to a colleague", self.store.chat_id(sender), outcome)
+        return outcome, name
+
     def reply(self, sender, coordinator, text, now=None):
         """Send a coordinator's text, or hold it when the 24-hour window is closed; returns "queued" or "held"."""
         now = time.time() if now is None else now

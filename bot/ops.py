@@ -10,7 +10,7 @@ from datetime import datetime
 
 from flask import Blueprint, current_app, render_template, request
 
-from bot import checks, console, knowledge, unanswered
+from bot import checks, console, knowledge, signoff, translations, unanswered
 from intents import HANDLERS
 
 bp = Blueprint("ops", __name__, url_prefix="/console/ops", template_folder="templates")
@@ -60,6 +60,7 @@ def unanswered_questions():
     entries = assistant.store.unanswered()
     found = unanswered.groups(entries, knowledge)
     return render_template("ops_unanswered.html", groups=found, total=len(entries), knowledge=knowledge,
+                           suggest_from=unanswered.SUGGEST_FROM,
                            days=assistant.settings.RETENTION_DAYS, time=_clock)
 
 
@@ -79,11 +80,61 @@ def activity():
 
 @bp.get("/knowledge")
 def knowledge_state():
-    """The version being served, a refused edit if any, and the check of the file as it is on disk."""
-    knowledge_file = _assistant().knowledge_file
-    knowledge_file.current()
-    return render_template("ops_knowledge.html", file=knowledge_file, report=_report(knowledge_file.path),
-                           time=_clock, name=os.path.basename(knowledge_file.path))
+    """What needs a clinician's sign-off and patient safety first; then the version being served, a refused edit if
+    any, and the check of the file as it is on disk, its lesser warnings folded by kind."""
+    knowledge_file, settings = _assistant().knowledge_file, _assistant().settings
+    served = knowledge_file.current()
+    report = _report(knowledge_file.path)
+    ordered = report.ordered()
+    return render_template("ops_knowledge.html", file=knowledge_file, report=report, time=_clock,
+                           name=os.path.basename(knowledge_file.path),
+                           signoffs=signoff.needing(report.knowledge or served, settings),
+                           offer=settings.UNSIGNED_MEDICAL_REPLIES == "offer",
+                           urgent=[f for f in ordered if f.severity == "error" or f.loud], groups=_groups(ordered, settings),
+                           hindi=_stale_hindi(knowledge_file.path))
+
+
+def _stale_hindi(path):
+    """[(intent id or None, message name or None, field)] of the texts whose Hindi waits for an update (translations.py)."""
+    try:
+        data = knowledge.read(knowledge.read_text(path, _assistant().settings.knowledge_max_bytes), path)[0]
+    except knowledge.KnowledgeError:
+        return []
+    found = []
+    for text in sorted(translations.stale(_assistant().store, os.path.basename(path), data)):
+        section, _, rest = text.partition(".")
+        if section == "intents":
+            intent_id, _, field = rest.rpartition(".")
+            found.append((intent_id, None, field))
+        else:
+            found.append((None, rest, "text"))
+    return found
+
+
+# The lesser warnings of the knowledge page, folded by kind (the check that found them), in this order.
+KINDS = {"closer_to_another_intent": "Phrases that sit closer to another intent",
+         "without_hinglish": "Intents with no Hinglish phrase",
+         "source": "Intents that do not say where their facts come from",
+         "review": "Not reviewed by a clinician (not medical)"}
+OTHER_KIND = "Other warnings"
+
+
+def _groups(findings, settings):
+    """[(title, warnings)] of the warnings that are not about patient safety, by kind; a medical intent's missing
+    review is left out (it leads the page, to sign off)."""
+    groups = {title: [] for title in (*KINDS.values(), OTHER_KIND)}
+    for finding in findings:
+        if finding.severity != "warning" or finding.loud:
+            continue
+        kind = finding.kind
+        if kind == "review":
+            intent_id, _, field = finding.problem.field.removeprefix("intents.").rpartition(".")
+            if field == "source":
+                kind = "source"
+            elif signoff.medical(intent_id, settings):
+                continue
+        groups[KINDS.get(kind, OTHER_KIND)].append(finding)
+    return [(title, found) for title, found in groups.items() if found]
 
 
 def _report(path):

@@ -4,7 +4,7 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 
-from bot import pending
+from bot import pending, signoff
 from bot.knowledge import MAX_REPLY, fill
 
 MENU = "{menu}"
@@ -166,7 +166,9 @@ def more_on(topic, words, state):
 def also(answer, other, words, state):
     """The message's other question: answered too when both fit in one message, else offered as number 1."""
     both = f"{answer.pages[0]}\n\n{words.pages(other)[0]}"
-    if len(answer.pages) == 1 and len(words.pages(other)) == 1 and len(both) < MAX_REPLY:
+    # A medical reply still to be signed off is offered, never sent with another (UNSIGNED_MEDICAL_REPLIES=offer).
+    if (len(answer.pages) == 1 and len(words.pages(other)) == 1 and len(both) < MAX_REPLY
+            and not signoff.held_back(words.knowledge.intents[other], words.settings)):
         answer.pages, answer.followups = [both], ()
         return
     answer.pages[-1] += "\n\n" + words.message("also_asked", topic=words.knowledge.title(other, words.lang))

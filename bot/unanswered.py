@@ -11,6 +11,9 @@ from bot.spelling import normalise
 # Two questions this alike (0-100, word order ignored) are one group.
 SIMILAR = 75
 EXAMPLES = 5
+# The nearest intent is offered as the topic to add a group to only from this score (0-100): below it nothing
+# really comes near (the weather, cricket), and the group is more likely out of scope than a topic's.
+SUGGEST_FROM = 40
 # A phrase proposed for responses.yaml is a question as patients write it, not a whole story.
 MAX_PHRASE = 120
 
@@ -28,6 +31,10 @@ class Group:
     answered_now: str | None = None
     # YAML lines to paste into the knowledge file under the nearest intent's phrases ("" when there is nothing new).
     snippet: str = ""
+    # The examples no intent has as a phrase yet: what adding the group to a topic would add.
+    wordings: list = field(default_factory=list)
+    # The kept questions' ids, so that the console can take the whole group off the list.
+    ids: list = field(default_factory=list)
     keys: set = field(default_factory=set, repr=False)
 
     @property
@@ -50,6 +57,8 @@ def groups(entries, current):
             found.append(Group(last_at=entry["at"]))
         group = found[-1 if index is None else index]
         group.count += 1
+        if entry.get("id"):
+            group.ids.append(entry["id"])
         if key not in group.keys:
             group.keys.add(key)
             group.texts.append(text)
@@ -58,13 +67,14 @@ def groups(entries, current):
     for group, leader in zip(found, leaders):
         match = current.matcher.match(leader)
         group.nearest, group.score, group.answered_now = match.candidate, match.score, match.intent
-        group.snippet = _snippet(group, known, ends.get(group.nearest))
+        group.wordings = [text for text in group.examples if normalise(text) not in known]
+        group.snippet = _snippet(group, ends.get(group.nearest))
     return sorted(found, key=lambda g: (-g.count, -g.last_at))
 
 
-def _snippet(group, known, end):
+def _snippet(group, end):
     """The group's new wordings as YAML list lines, indented like the nearest intent's phrases, with where to paste."""
-    phrases = [text for text in group.examples if normalise(text) not in known]
+    phrases = group.wordings
     if not phrases:
         return ""
     line, indent = end or (None, 6)

@@ -110,7 +110,7 @@ def test_a_coordinator_takes_a_chat_replies_and_hands_it_back(served, browser, t
     patient_lines = page.locator("#transcript li.patient .text")
     expect(patient_lines.first).to_have_text(ATTACK)
     assert page.locator("#transcript img").count() == 0
-    expect(page.locator("#transcript")).to_contain_text("human_handoff")  # the matched intent
+    expect(page.locator("#transcript .intent").first).to_have_text("Talk to a person")  # the matched topic's title
 
     # A new patient message appears in the open conversation.
     patient.send("My father has fever since yesterday, can someone call?")
@@ -126,7 +126,7 @@ def test_a_coordinator_takes_a_chat_replies_and_hands_it_back(served, browser, t
     # Twilio reports delivery; the page shows it without a reload.
     report = {"MessageSid": sent[0]["sid"], "MessageStatus": "delivered", "To": PATIENT}
     assert patient.post(report, path="/twilio/status").status_code == 200
-    expect(page.locator("#transcript li.coordinator .status")).to_have_text("delivered")
+    expect(page.locator("#transcript li.coordinator .status")).to_have_text("Delivered")
     page.fill("#note-text", "Son is the main contact; prefers Hindi.")
     page.click("button:has-text('Save note')")
     expect(page.locator("ul.notes")).to_contain_text("prefers Hindi")
@@ -204,7 +204,7 @@ def test_the_console_works_under_a_strict_content_security_policy(served, browse
 
 
 def test_operations_read_unanswered_questions_and_activity_and_see_a_refused_edit(served, browser, tmp_path):
-    """The ops pages under the strict policy: groups with a snippet to copy, the chart, the refused-edit banner."""
+    """The ops pages under the strict policy: groups acted on and with a snippet to copy, the chart, the refused-edit banner."""
     app, base = served
     patient, other = WhatsApp(app.test_client()), WhatsApp(app.test_client(), sender="whatsapp:+919811122233")
     patient.send("is parking available at the hospital")
@@ -227,12 +227,23 @@ def test_operations_read_unanswered_questions_and_activity_and_see_a_refused_edi
     expect(groups.nth(0).locator("ul.examples li")).to_have_text(
         ["parking available at hospital?", "is parking available at the hospital"])
     expect(groups.nth(1).locator("ul.examples li")).to_have_text(["can my mother eat mangoes"])
+    groups.nth(0).locator("summary:has-text('Or edit responses.yaml yourself')").click()
     snippet = groups.nth(0).locator("pre.snippet")
     expect(snippet).to_contain_text("- parking available at hospital?")
     groups.nth(0).locator("button.copy").click()
     expect(groups.nth(0).locator("button.copy")).to_have_text("Copied")
     assert page.evaluate("navigator.clipboard.readText()") == snippet.text_content()
     screenshot(page, "ops-unanswered.png", tmp_path)
+    # The mangoes question added to Nutrition: the effect first, then published, and the group leaves the list.
+    groups.nth(1).get_by_label("Topic that answers them").select_option("nutrition")
+    groups.nth(1).locator("button:has-text('Add to this topic')").click()
+    expect(page.locator("h1")).to_have_text("Add 1 wording to “Nutrition”")
+    expect(page.locator("#no-effect")).to_be_visible()
+    page.click("button:has-text('Publish')")
+    expect(page.locator(".flash.info")).to_contain_text("Added 1 wording to “Nutrition”")
+    expect(page.locator("section.group")).to_have_count(1)
+    knowledge_file = app.extensions["assistant"].knowledge_file
+    wait_for(lambda: knowledge_file.current().match("can my mother eat mangoes").intent == "nutrition", "the new phrase")
     patient.send(ATTACK)
     page.reload()
     expect(page.locator("section.group ul.examples li").filter(has_text="onerror")).to_have_text([ATTACK.lower()])

@@ -162,6 +162,18 @@ def test_coordinator_add_gives_and_keeps_the_operations_role(redis_url):
         client.delete(*list(client.scan_iter(f"{prefix}*")) or ["none"])
 
 
+def test_coordinator_add_gives_the_clinician_role(redis_url):
+    prefix = f"test:{uuid.uuid4().hex}:"
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        result = run(["coordinator", "add", "Meera Rao", "--clinician"], redis_url=redis_url, stdin="a long enough password\n",
+                     prefix=prefix)
+        assert "added coordinator Meera Rao (without the operations pages), a clinician: signs off medical replies" in result.stdout
+        assert json.loads(client.hget(f"{prefix}coordinators", "meera rao"))["clinician"] is True
+    finally:
+        client.delete(*list(client.scan_iter(f"{prefix}*")) or ["none"])
+
+
 def test_coordinator_remove_logs_the_account_out_everywhere(redis_url):
     from bot import create_app
     from tests.test_console import log_in

@@ -10,7 +10,7 @@ import pytest
 from bot import create_app
 from bot.console import hash_password
 from bot.inbound import Inbound
-from tests.conftest import CLINIC_NUMBER, FIXTURE_KNOWLEDGE, queue_chat
+from tests.conftest import CLINIC_NUMBER, FIXTURE_KNOWLEDGE, WhatsApp, queue_chat
 
 PASSWORD = "correct horse battery"
 SENDER = "whatsapp:+919800000001"
@@ -249,7 +249,9 @@ def test_the_conversation_page_shows_everything_escaped(app, accounts, store):
     page = client.get(f"/console/chats/{chat['id']}").get_data(as_text=True)
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in page and "<script>alert" not in page
     assert "Prefers &lt;i&gt;Hindi&lt;/i&gt;" in page
-    assert "costs" in page and "human_handoff" in page  # the intents the assistant matched
+    # The topics the assistant matched, by their titles in the knowledge, not their ids.
+    assert '<span class="intent" title="The topic the assistant answered">Costs</span>' in page
+    assert ">Talk to a person</span>" in page and "human_handoff" not in page
     assert "Costs vary. Ask the care team for an estimate." in page
     assert SENDER in page  # the coordinator who holds the chat sees the number, to call back
     assert "We will call you back today." in page  # canned replies from the knowledge file
@@ -312,7 +314,7 @@ def test_a_reply_from_the_console_reaches_twilio(app, accounts, twilio_api):
     [message] = [m for m in twilio_api.messages if m.get("Body") == "Namaste, Priya here."]
     assert (message["To"], message["From"]) == (SENDER, CLINIC_NUMBER)
     page = client.get(f"/console/chats/{chat['id']}").get_data(as_text=True)
-    assert '<span class="status">queued</span>' in page
+    assert '<span class="status" title="Queued to be sent; Twilio has not reported it sent yet.">Waiting to go out</span>' in page
 
 
 def test_without_sending_set_up_the_console_says_so_and_keeps_no_reply_retrying(make_app, store, twilio_api):
@@ -437,3 +439,188 @@ def test_an_unknown_chat_is_not_found(app, accounts):
     client, _ = log_in(app)
     assert client.get("/console/chats/nothing-here").status_code == 404
     assert post(client, "/console/chats/nothing-here/claim").status_code == 404
+
+
+# The inbox: history and search, chats.json, filters, unread counts, giving a chat to a colleague, deliveries in words.
+
+def close_chat(app, client, sender=SENDER, profile="Asha", text="agent"):
+    """A chat queued by the patient, taken and closed by the logged-in coordinator; its id."""
+    chat = escalate(app, text, sender=sender, profile=profile)
+    post(client, f"/console/chats/{chat['id']}/claim")
+    post(client, f"/console/chats/{chat['id']}/close", outcome="answered")
+    return chat["id"]
+
+
+def test_chats_json_needs_a_login_and_lists_every_chat_newest_first(app, accounts, store):
+    response = app.test_client().get("/console/chats.json")
+    assert response.status_code == 401 and response.get_json() == {"error": "log in again"}
+    client, _ = log_in(app)
+    closed = close_chat(app, client, profile="Asha")
+    app.extensions["assistant"].respond(Inbound(sender="whatsapp:+919800000005", body="how much does it cost"))
+    claimed = escalate(app, sender=OTHER, profile="Meera")
+    post(client, f"/console/chats/{claimed['id']}/claim")
+    waiting = escalate(app, sender="whatsapp:+919800000004", profile="<b>Ravi</b>")
+    chats = client.get("/console/chats.json").get_json()["chats"]
+    assert [(c["profile"], c["number"], c["status"]) for c in chats] == [
+        ("<b>Ravi</b>", "whatsapp:+*********004", "waiting"), ("Meera", "whatsapp:+*********002", "claimed"),
+        ("(no name)", "whatsapp:+*********005", "assistant"), ("Asha", "whatsapp:+*********001", "closed")]
+    assert [c["id"] for c in chats][::3] == [waiting["id"], closed]
+    assert set(chats[0]) >= {"id", "profile", "number", "status", "last_message_at"}
+    times = [datetime.fromisoformat(c["last_message_at"]) for c in chats]
+    assert all(t.utcoffset() is not None for t in times) and times == sorted(times, reverse=True)
+    assert "9800000001" not in client.get("/console/chats.json").get_data(as_text=True)
+    page = client.get("/console/chats.json?limit=2").get_json()
+    assert [c["profile"] for c in page["chats"]] == ["<b>Ravi</b>", "Meera"] and page["next_offset"] == 2
+    page = client.get("/console/chats.json?limit=2&offset=2").get_json()
+    assert [c["status"] for c in page["chats"]] == ["assistant", "closed"] and page["next_offset"] is None
+    assert len(client.get("/console/chats.json?limit=500").get_json()["chats"]) == 4  # capped, never refused
+
+
+def test_the_history_finds_a_closed_chat_by_name_last_digits_or_words_escaped(app, accounts, store):
+    client, _ = log_in(app)
+    chat_id = close_chat(app, client, profile="Asha <i>Rao</i>")
+    app.extensions["assistant"].respond(Inbound(sender=SENDER, body="Fever <script>alert(1)</script> since Monday"))
+    escalate(app, sender=OTHER, profile="Meera")
+    for query in ("asha", "RAO", "0001", "+91 98000 00001", "fever MONDAY"):
+        found = client.get("/console/chats.json", query_string={"q": query}).get_json()["chats"]
+        assert [(c["id"], c["status"]) for c in found] == [(chat_id, "closed")], query
+    assert client.get("/console/chats.json?q=001").get_json()["chats"] == []  # 3 digits: too few for a number
+    page = client.get("/console/history", query_string={"q": "monday"}).get_data(as_text=True)
+    assert "Asha &lt;i&gt;Rao&lt;/i&gt;" in page and "Fever &lt;script&gt;alert(1)&lt;/script&gt; since Monday" in page
+    assert "<script>alert" not in page and "<i>Rao" not in page and "9800000001" not in page
+    assert f'href="/console/chats/{chat_id}"' in page and "Closed" in page
+    everything = client.get("/console/history").get_data(as_text=True)
+    assert everything.index("Meera") < everything.index("Asha")  # newest first
+    # The closed chat opens, read only, with what became of the patient's chats with coordinators.
+    chat_page = client.get(f"/console/chats/{chat_id}").get_data(as_text=True)
+    assert "Read only" in chat_page and 'action="/console/chats/' + chat_id + '/reply"' not in chat_page
+    assert "Chats with coordinators" in chat_page and "Question answered" in chat_page and "Priya Sharma" in chat_page
+
+
+def test_a_patient_who_only_talked_with_the_assistant_is_found_by_their_whatsapp_name(app, accounts):
+    WhatsApp(app.test_client(), sender=OTHER).send("how much does it cost", ProfileName="Kavya Iyer")
+    client, _ = log_in(app)
+    [found] = client.get("/console/chats.json", query_string={"q": "kavya"}).get_json()["chats"]
+    assert (found["profile"], found["number"], found["status"]) == ("Kavya Iyer", "whatsapp:+*********002", "assistant")
+
+
+def test_an_erased_patient_leaves_the_history(app, accounts, store):
+    client, _ = log_in(app)
+    chat_id = close_chat(app, client, profile="Asha")
+    escalate(app, sender=OTHER, profile="Meera")
+    with store.lock(SENDER) as lock:  # as "delete my data" and `python -m bot erase` do
+        lock.conversation.erase()
+    assert [c["profile"] for c in client.get("/console/chats.json").get_json()["chats"]] == ["Meera"]
+    assert client.get("/console/chats.json?q=asha").get_json()["chats"] == []
+    assert "Asha" not in client.get("/console/history").get_data(as_text=True)
+    assert client.get(f"/console/chats/{chat_id}").status_code == 404
+
+
+def test_the_patients_earlier_chats_are_shown_beside_the_current_one(app, accounts, store):
+    client, _ = log_in(app)
+    close_chat(app, client)
+    chat = escalate(app, "agent")
+    page = client.get(f"/console/chats/{chat['id']}").get_data(as_text=True)
+    handoffs = page[page.index('id="handoffs"'):page.index("</ol>", page.index('id="handoffs"'))]
+    assert handoffs.count("<li") == 2 and handoffs.index("Open now") < handoffs.index("Question answered")
+    assert "asked for a person · Priya Sharma" in handoffs and 'href="#entry-' in handoffs
+
+
+def test_a_chat_is_assigned_to_a_colleague_who_is_told_and_only_its_holder_transfers_it(app, accounts, store, twilio_api):
+    priya, _ = log_in(app)
+    ravi, _ = log_in(app, name="Ravi Kumar")
+    chat = escalate(app, profile="Asha <b>R</b>")
+    path = f"/console/chats/{chat['id']}"
+    page = priya.get(path).get_data(as_text=True)
+    assert '<option value="Ravi Kumar">' in page and '<option value="Priya Sharma">' not in page  # colleagues only
+    post(priya, f"{path}/assign", to="Nobody Here")
+    assert "There is no console account named Nobody Here." in priya.get(path).get_data(as_text=True)
+    response = post(priya, f"{path}/assign", to="ravi kumar")
+    assert response.headers["Location"].endswith("/console/")
+    assert "The chat is now with Ravi Kumar" in priya.get("/console/").get_data(as_text=True)
+    assert store.chat(SENDER)["coordinator"] == "Ravi Kumar"
+    queue = ravi.get("/console/").get_data(as_text=True)
+    assert f'<a href="{path}">Priya Sharma assigned you a chat with Asha &lt;b&gt;R&lt;/b&gt;.</a>' in queue
+    assert ravi.get("/console/queue.json").get_json()["notices"][0]["url"] == path
+    assert "Priya Sharma assigned the chat to Ravi Kumar." in ravi.get(path).get_data(as_text=True)
+    assert ravi.get("/console/queue.json").get_json()["notices"] == []  # opened: the notice has done its work
+    post(priya, f"{path}/transfer", to="Priya Sharma")
+    assert "Only the coordinator who has this chat can transfer it; it is with Ravi Kumar." in \
+        priya.get(path).get_data(as_text=True)
+    post(ravi, f"{path}/transfer", to="Ravi Kumar")
+    assert "Choose a colleague other than yourself." in ravi.get(path).get_data(as_text=True)
+    post(ravi, f"{path}/transfer", to="Priya Sharma")
+    assert store.chat(SENDER)["coordinator"] == "Priya Sharma"
+    assert "Ravi Kumar transferred you a chat with" in priya.get("/console/").get_data(as_text=True)
+    app.extensions["worker"].run_once()
+    assert [m["Body"] for m in twilio_api.messages if m["To"] == SENDER] == [
+        "You are chatting with Ravi.", "You are chatting with Priya."]
+
+
+def test_the_queue_filters_urgent_mine_and_waiting_and_keeps_the_filter_in_its_refresh(app, accounts, store):
+    client, _ = log_in(app)
+    ravi, _ = log_in(app, name="Ravi Kumar")
+    escalate(app, sender=SENDER, profile="Asha")
+    escalate(app, "i cannot breathe", sender=OTHER, profile="Meera")
+    mine = escalate(app, sender="whatsapp:+919800000004", profile="Kiran")
+    theirs = escalate(app, sender="whatsapp:+919800000005", profile="Dev")
+    post(client, f"/console/chats/{mine['id']}/claim")
+    post(ravi, f"/console/chats/{theirs['id']}/claim")
+
+    def shown(show):
+        data = client.get("/console/queue.json", query_string={"show": show}).get_json()
+        return [c["profile"] for c in data["waiting"]], [c["profile"] for c in data["claimed"]]
+
+    assert shown("all") == shown("made-up") == (["Meera", "Asha"], ["Kiran", "Dev"])
+    assert shown("urgent") == (["Meera"], [])
+    assert shown("mine") == ([], ["Kiran"])
+    assert shown("waiting") == (["Meera", "Asha"], [])
+    assert [c["profile"] for c in client.get("/console/queue.json?show=mine").get_json()["all_waiting"]] == ["Meera", "Asha"]
+    page = client.get("/console/?show=urgent").get_data(as_text=True)
+    assert 'data-poll="/console/queue.json?show=urgent"' in page
+    assert '<a href="/console/?show=urgent" aria-current="page">Urgent</a>' in page
+    assert "<title>(1) Queue · Interleukin care</title>" in page  # one urgent chat waits
+
+
+def test_the_queue_counts_the_patients_messages_no_coordinator_has_read(app, accounts, store):
+    priya, _ = log_in(app)
+    ravi, _ = log_in(app, name="Ravi Kumar")
+    chat = escalate(app)
+    for text in ("hello?", "is anyone there"):
+        app.extensions["assistant"].respond(Inbound(sender=SENDER, body=text))
+
+    def unread(client):
+        data = client.get("/console/queue.json").get_json()
+        return [c["unread"] for c in data["waiting"] + data["claimed"]]
+
+    assert unread(priya) == [3]
+    ravi.get(f"/console/chats/{chat['id']}")  # any coordinator reading a waiting chat
+    assert unread(priya) == [0]
+    post(priya, f"/console/chats/{chat['id']}/claim")
+    priya.get(f"/console/chats/{chat['id']}")  # where claiming leads
+    app.extensions["assistant"].respond(Inbound(sender=SENDER, body="thank you"))
+    assert unread(priya) == [1]
+    ravi.get(f"/console/chats/{chat['id']}.json")  # not the holder: still unread for Priya
+    assert unread(priya) == [1] and '<span class="unread"' in priya.get("/console/").get_data(as_text=True)
+    priya.get(f"/console/chats/{chat['id']}.json")  # the holder's open page refreshing
+    assert unread(priya) == [0]
+
+
+def test_deliveries_that_failed_or_are_retried_are_explained_in_plain_words(app, accounts, store, twilio_api):
+    client, _ = log_in(app)
+    chat = escalate(app)
+    app.extensions["worker"].run_once()  # the alerts to the on-duty numbers
+    twilio_api.refuse(20429, status=429, message="Too Many Requests")
+    post(client, f"/console/chats/{chat['id']}/claim")  # the patient is told who took the chat
+    app.extensions["worker"].run_once()
+    [notice] = [e for e in client.get(f"/console/chats/{chat['id']}.json").get_json()["entries"] if e["delivery"]]
+    attempts = app.extensions["assistant"].handoff.jobs.attempts
+    assert (notice["delivery"], notice["status"], notice["problem"]) == ("retrying", "Not delivered yet", True)
+    assert notice["status_note"].startswith("Twilio refused it for now, or could not be reached; it is sent again "
+                                            f"automatically, up to {attempts} tries in all")
+    twilio_api.refuse(21211, message="Invalid 'To' Phone Number")
+    post(client, f"/console/chats/{chat['id']}/reply", text="Namaste")
+    app.extensions["worker"].run_once()
+    page = client.get(f"/console/chats/{chat['id']}").get_data(as_text=True)
+    assert ('<div class="delivery-note">Not delivered: the number is not a valid phone number (Twilio error 21211). '
+            "It is not sent again; write again or call the patient.</div>") in page

@@ -213,6 +213,22 @@ def test_claiming_tells_the_patient_the_coordinators_first_name(app, assistant, 
     assert say(assistant, "how much does it cost") == []  # the coordinator answers now
 
 
+def test_a_chat_given_to_a_colleague_tells_the_patient_only_the_new_first_name(app, assistant, handoff, store, twilio_api):
+    for name in ("Priya Sharma", "Olga Menon", "Ravi Kumar"):
+        store.add_coordinator(name, "hash")
+    say(assistant, "agent")
+    assert handoff.assign(SENDER, "Priya Sharma", "olga menon") == ("assigned", "Olga Menon")
+    assert handoff.assign(SENDER, "Ravi Kumar", "Priya Sharma", transfer=True) == ("not_yours", "Olga Menon")
+    assert handoff.assign(SENDER, "Olga Menon", "Ravi Kumar", transfer=True) == ("transferred", "Ravi Kumar")
+    run_jobs(app)
+    # As a claim does: the first name of whoever has the chat now, and nothing of who gave it to them.
+    assert bodies_to(twilio_api, SENDER) == ["You are chatting with Olga.", "You are chatting with Ravi."]
+    events = [(e["event"], e.get("by"), e.get("to")) for e in store.transcript(SENDER) if e["role"] == "event"]
+    assert events == [("waiting", None, None), ("assigned", "Priya Sharma", "Olga Menon"),
+                      ("transferred", "Olga Menon", "Ravi Kumar")]
+    assert say(assistant, "are you there?") == [] and store.chat(SENDER)["coordinator"] == "Ravi Kumar"
+
+
 def test_a_coordinators_reply_goes_out_with_the_right_addresses(app, assistant, handoff, twilio_api):
     say(assistant, "agent")
     handoff.claim(SENDER, "Priya")

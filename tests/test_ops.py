@@ -5,6 +5,7 @@ from datetime import timedelta, timezone
 
 import pytest
 
+from bot import signoff
 from bot.console import hash_password
 from bot.store import Store
 from tests.conftest import WhatsApp, editable_knowledge, wait_for
@@ -130,3 +131,44 @@ def test_a_hostile_file_is_named_on_the_knowledge_page_with_the_version_served(a
     page = response.get_data(as_text=True)
     assert response.status_code == 200 and f"<li>{path}:" in page
     assert f'<code class="version">{version}</code>' in page
+
+
+MEDICAL = ["about_therapy", "how_it_works", "benefits", "cancer_types", "side_effects", "manage_side_effects", "comparison",
+           "administration", "duration", "what_to_expect", "research", "eligibility", "nutrition", "lifestyle"]
+
+
+def test_the_knowledge_page_leads_with_what_needs_sign_off_and_folds_the_rest_by_kind(app, ops):
+    page = ops.get("/console/ops/knowledge").get_data(as_text=True)
+    needs = re.search(r'<ul class="signoffs" id="needs-signoff">(.*?)</ul>', page, re.S)[1]
+    assert re.findall(r"<code>([^<]+)</code>", needs) == MEDICAL + ["emergency"]  # its wording is the clinic's too
+    assert '<a href="/console/content/intents/side_effects">Side effects</a> <code>side_effects</code>: not signed off' in needs
+    # Sign-off and patient safety first, then the lesser warnings folded, each kind with its count.
+    assert page.index('id="signoff"') < page.index('id="urgent-findings"') < page.index('id="warnings"')
+    assert "EMERGENCY WORDING: not reviewed by a clinician" in re.search(r'id="urgent-findings">(.*?)</ul>', page, re.S)[1]
+    warnings = app.extensions["ops_report"][1].warnings
+    closer = sum("sits closer to" in f.problem.message for f in warnings)
+    hinglish = sum("has no Hinglish phrase" in f.problem.message for f in warnings)
+    assert closer and hinglish
+    folded = dict(re.findall(r'<summary>([^<]+?) <span class="count">(\d+)</span></summary>', page))
+    assert folded == {"Phrases that sit closer to another intent": str(closer), "Intents with no Hinglish phrase": str(hinglish),
+                      "Intents that do not say where their facts come from": "24",
+                      # greeting, costs, insurance, financial_assistance, support_groups, human_handoff (and .booking),
+                      # thanks_goodbye, opt_out: the medical ones lead the page, the emergency one is about safety.
+                      "Not reviewed by a clinician (not medical)": "9"}
+    # Signed off today: it leaves the list; signed off long ago: it stays, saying when.
+    path, today = app.config["SETTINGS"].KNOWLEDGE_PATH, signoff.today(app.config["SETTINGS"])
+    text = open(path, encoding="utf-8").read()
+    for reply, day in (("A balanced diet.", today), ("Light activity helps.", today - timedelta(days=400))):
+        text = text.replace(f"    reply: {reply} Ask your care team.\n",
+                            f"    reply: {reply} Ask your care team.\n    reviewed_by: Dr Rao\n    reviewed_on: {day}\n")
+    assert 'id="stale-hindi"' not in page
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text.replace("en: 'Welcome to the test clinic.", "en: 'Welcome to our test clinic."))
+    page = ops.get("/console/ops/knowledge").get_data(as_text=True)
+    # The greeting's English changed in the file, its Hindi did not.
+    stale = re.search(r'<ul class="signoffs" id="stale-hindi">(.*?)</ul>', page, re.S)[1]
+    assert re.findall(r'<a href="([^"]+)"><code>([^<]+)</code></a>: its Hindi (\w+)', stale) == [
+        ("/console/content/intents/greeting", "greeting", "reply")]
+    needs = re.search(r'<ul class="signoffs" id="needs-signoff">(.*?)</ul>', page, re.S)[1]
+    assert "nutrition" not in re.findall(r"<code>([^<]+)</code>", needs)
+    assert f"<code>lifestyle</code>: signed off by Dr Rao on {today - timedelta(days=400)}, more than 365 days ago" in needs

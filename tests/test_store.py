@@ -1,5 +1,6 @@
 """The store on the embedded Redis and on a Redis server."""
 
+import json
 import signal
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import pytest
 import redis
 
 from bot.config import ROOT
-from bot.store import WAITER_SILENCE, LockTimeout, Store, connect, scripts
+from bot.store import WAITER_SILENCE, LockTimeout, Store, connect, schema, scripts
 from tests.conftest import RedisServer, conversation_of, queue_chat
 
 
@@ -532,3 +533,146 @@ def test_a_turn_asked_for_just_before_redis_froze_is_not_taken_when_it_thaws(tmp
     finally:
         server.thaw()
         server.stop()
+
+
+# The history of conversations, and chats given to colleagues.
+
+ASHA, RAVI, MEERA = "whatsapp:+919812345678", "whatsapp:+919800000002", "whatsapp:+919800000003"
+
+
+def senders(found):
+    return [conversation["sender"] for conversation in found[0]]
+
+
+def test_every_conversation_is_in_the_history_newest_first_open_or_closed(backend):
+    with backend.lock("whatsapp:+911") as lock:
+        lock.conversation.append("patient", "hello")  # written as a turn ends
+    queue_chat(backend, ASHA, "asked", profile="Asha Rao")
+    backend.claim(ASHA, "Priya")
+    backend.append(ASHA, "coordinator", "Namaste", by="Priya")  # written outside a turn
+    assert backend.release(ASHA)
+    backend.append(RAVI, "patient", "kept after a failure", message_sid="SM1")
+    found, more = backend.conversations()
+    assert [c["sender"] for c in found] == [RAVI, ASHA, "whatsapp:+911"] and not more
+    # The chat has ended: what the history kept of it says who it was and that a coordinator had it.
+    assert found[1]["chat"] is None and found[1]["contact"] == {"profile": "Asha Rao", "handoffs": 1}
+    assert found[1]["id"] == backend.chat_id(ASHA) and backend.sender_of(found[0]["id"]) == RAVI
+    assert found[2]["contact"] == {"profile": "", "handoffs": 0}
+    assert senders(backend.conversations(offset=1, limit=1)) == [ASHA] and backend.conversations(offset=1, limit=1)[1]
+    assert 3500 < backend.redis.ttl(backend.key("contact", ASHA)) <= 3600
+
+
+def test_the_history_finds_a_chat_by_name_last_digits_or_words_in_any_case(backend):
+    queue_chat(backend, ASHA, "asked", profile="Asha Rao")
+    assert backend.release(ASHA)
+    backend.append(ASHA, "patient", "My father has FEVER since yesterday")
+    backend.append(RAVI, "patient", "how much does it cost")
+    backend.append(RAVI, "coordinator", "The estimate is ready, Mr Singh", by="Priya")
+    backend.append(MEERA, "assistant", "Fever and chills are common; how much it costs varies.")
+
+    def found(query):
+        return senders(backend.conversations(query))
+
+    assert found("asha") == found("RAO asha") == found("asha fever") == [ASHA]
+    assert found("5678") == found("+91 98123 45678") == [ASHA]
+    assert found("678") == []  # fewer than 4 digits are not read as the end of a number
+    assert found("fever YESTERDAY") == [ASHA]  # the assistant's words are not searched
+    assert found("cost singh") == [RAVI]  # the patient's and the coordinator's words, in different messages
+    assert found("asha cost") == [] and found("nothing like it") == []
+    [conversation] = backend.conversations("father")[0]
+    assert conversation["match"]["text"] == "My father has FEVER since yesterday"
+    assert backend.conversations("asha")[0][0]["match"] is None  # found by the name
+
+
+def test_erasure_takes_the_conversation_out_of_the_history(backend):
+    queue_chat(backend, ASHA, "asked", profile="Asha")
+    backend.append(ASHA, "patient", "agent")
+    backend.append(RAVI, "patient", "hello")
+    chat_id = backend.chat(ASHA)["id"]
+    backend.mark_read(chat_id, "Priya")
+    with backend.lock(ASHA) as lock:
+        lock.conversation.erase()
+    assert senders(backend.conversations()) == [RAVI] and senders(backend.conversations("asha")) == []
+    assert backend.redis.zscore(backend.keys.history, ASHA) is None
+    assert backend.contact(ASHA) == {"profile": "", "handoffs": 0} and not backend.redis.exists(backend.keys.read(chat_id))
+
+
+def test_a_conversation_whose_transcript_expired_leaves_the_history(backend):
+    backend.append(ASHA, "patient", "hello")
+    backend.append(RAVI, "patient", "hello")
+    backend.redis.pexpire(backend.key("transcript", ASHA), 1)
+    time.sleep(0.01)
+    assert senders(backend.conversations()) == [RAVI]
+    assert backend.redis.zscore(backend.keys.history, ASHA) is None
+    # One last written longer ago than the retention time goes with the next write, found or not.
+    backend.redis.zadd(backend.keys.history, {MEERA: time.time() - 3601})
+    backend.append(RAVI, "patient", "again")
+    assert backend.redis.zrange(backend.keys.history, 0, -1) == [RAVI]
+
+
+def test_the_schema_migration_puts_every_existing_conversation_in_the_history(backend):
+    """A store of version 1 holds transcripts without the history: one chat still waits, one patient was never handed."""
+    entries = [{"at": 1000.0 + n, "role": "patient", "text": f"message {n}"} for n in range(3)]
+    entries.append({"at": 2000.0, "role": "event", "text": "", "event": "waiting", "reason": "asked"})
+    backend.redis.rpush(backend.key("transcript", ASHA), *map(json.dumps, entries))
+    backend.redis.expire(backend.key("transcript", ASHA), 600)
+    backend.redis.hset(backend.key("chat", ASHA), mapping={"id": "c1", "status": "waiting", "profile": "Asha", "since": 2000})
+    backend.redis.rpush(backend.key("transcript", RAVI), json.dumps({"at": 3000.0, "role": "patient", "text": "hi"}))
+    backend.redis.set(backend.keys.schema, 1)
+    assert backend.upgrade() == schema.latest()
+    assert backend.redis.zrevrange(backend.keys.history, 0, -1, withscores=True) == [(RAVI, 3000.0), (ASHA, 2000.0)]
+    assert backend.contact(ASHA) == {"profile": "Asha", "handoffs": 1}
+    assert 500 < backend.redis.ttl(backend.key("contact", ASHA)) <= 600
+    assert backend.contact(RAVI) == {"profile": "", "handoffs": 0}
+
+
+def test_a_waiting_chat_is_assigned_to_a_colleague_and_only_its_holder_transfers_it(backend):
+    for name in ("Priya Sharma", "Olga Ops", "Ravi Kumar"):
+        backend.add_coordinator(name, "hash")
+    queue_chat(backend, ASHA, "asked", profile="Asha")
+    chat_id = backend.chat(ASHA)["id"]
+    assert backend.assign(ASHA, "Priya Sharma", "Nobody Here") == ("no_account", "")
+    assert backend.assign(ASHA, "Priya Sharma", "priya sharma") == ("same", "Priya Sharma")
+    assert backend.assign(ASHA, "Priya Sharma", "Olga Ops", transfer=True) == ("not_yours", "")  # nobody holds it yet
+    assert backend.chat(ASHA)["status"] == "waiting" and backend.notices("Olga Ops") == {}
+    assert backend.assign(ASHA, "Priya Sharma", "olga ops", now=5000.0) == ("assigned", "Olga Ops")  # as the account spells it
+    chat = backend.chat(ASHA)
+    assert (chat["status"], chat["coordinator"], chat["claimed_at"]) == ("claimed", "Olga Ops", 5000.0)
+    assert backend.waiting() == [] and [c["sender"] for c in backend.claimed()] == [ASHA]
+    assert backend.notices("Olga Ops") == {chat_id: {"by": "Priya Sharma", "at": 5000.0, "kind": "assign"}}
+    assert backend.assign(ASHA, "Ravi Kumar", "Priya Sharma") == ("not_waiting", "Olga Ops")
+    assert backend.assign(ASHA, "Ravi Kumar", "Priya Sharma", transfer=True) == ("not_yours", "Olga Ops")
+    assert backend.assign(ASHA, "Olga Ops", "Ravi Kumar", transfer=True) == ("transferred", "Ravi Kumar")
+    assert backend.chat(ASHA)["coordinator"] == "Ravi Kumar" and backend.notices("ravi kumar")[chat_id]["kind"] == "transfer"
+    backend.drop_notices("Ravi Kumar", chat_id)
+    assert backend.notices("Ravi Kumar") == {}
+
+
+def test_a_claim_and_an_assignment_at_the_same_moment_have_one_winner(redis_url):
+    """Ten coordinators press Claim and ten assign the same chat to a colleague, each on its own connection."""
+    prefix = f"tassign{uuid.uuid4().hex}:"
+    setup = Store(connect(redis_url, ""), prefix=prefix)
+    setup.add_coordinator("Olga Ops", "hash")
+    for round_ in range(3):
+        sender = f"whatsapp:+91981000{round_:04d}"
+        queue_chat(setup, sender, "asked")
+        stores = [Store(connect(redis_url, ""), prefix=prefix) for _ in range(20)]
+        start, results = threading.Barrier(len(stores)), {}
+
+        def press(n, store):
+            start.wait()
+            name = f"coordinator {n}"
+            results[name] = store.claim(sender, name) if n % 2 else store.assign(sender, name, "Olga Ops")[0] == "assigned"
+
+        threads = [threading.Thread(target=press, args=pair) for pair in enumerate(stores)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        [winner] = [name for name, won in results.items() if won]
+        holder = setup.chat(sender)["coordinator"]
+        assert len(results) == 20 and holder == (winner if int(winner.split()[1]) % 2 else "Olga Ops")
+        assert bool(setup.notices("Olga Ops")) is (holder == "Olga Ops")
+        setup.release(sender)
+        setup.drop_notices("Olga Ops", *setup.notices("Olga Ops"))
+    setup.redis.delete(*setup.redis.keys(f"{prefix}*") or ["none"])

@@ -12,8 +12,10 @@
     return node;
   }
 
-  function cell(row, content) {
-    var td = el("td");
+  // A table cell; `label` names it where the table is shown as cards (a phone's width, console.css).
+  function cell(row, content, label, className) {
+    var td = el("td", className);
+    if (label) td.setAttribute("data-label", label);
     if (content instanceof Node) td.appendChild(content); else if (content) td.textContent = content;
     row.appendChild(td);
     return td;
@@ -29,16 +31,24 @@
     return urgent ? el("span", "badge", "URGENT") : null;
   }
 
-  function claimForm(action) {
+  function unread(count) {
+    if (!count) return null;
+    var span = el("span", "unread", count + " new");
+    span.title = "Messages from the patient since the chat was last read";
+    return span;
+  }
+
+  function claimForm(chat) {
     var form = el("form");
     form.method = "post";
-    form.action = action;
+    form.action = chat.claim_url;
     var token = el("input");
     token.type = "hidden";
     token.name = "csrf_token";
     token.value = document.querySelector('meta[name="csrf-token"]').content;
     var button = el("button", "", "Claim");
     button.type = "submit";
+    button.setAttribute("aria-label", "Claim the chat with " + chat.profile);
     form.appendChild(token);
     form.appendChild(button);
     return form;
@@ -50,66 +60,120 @@
     if (chat.booked) td.appendChild(el("div", "booked", chat.booked));
   }
 
-  function replaceRows(id, rows) {
-    var body = document.getElementById(id);
-    while (body.firstChild) body.removeChild(body.firstChild);
-    rows.forEach(function (row) { body.appendChild(row); });
+  function replaceChildren(id, children) {
+    var parent = document.getElementById(id);
+    while (parent.firstChild) parent.removeChild(parent.firstChild);
+    children.forEach(function (child) { parent.appendChild(child); });
     var empty = document.getElementById(id + "-empty");
-    if (empty) empty.hidden = rows.length > 0;
+    if (empty) empty.hidden = children.length > 0;
+  }
+
+  // New waiting chats are announced to screen readers; a new urgent one also sounds and counts in the title.
+  var known = null;
+  var baseTitle = document.title.replace(/^\(\d+\) /, "");
+  var audio = null;
+
+  function beep() {
+    try {
+      var Context = window.AudioContext || window.webkitAudioContext;
+      audio = audio || new Context();
+      if (audio.state === "suspended") audio.resume();
+      var tone = audio.createOscillator(), volume = audio.createGain(), now = audio.currentTime;
+      tone.frequency.value = 880;
+      volume.gain.setValueAtTime(0.0001, now);
+      volume.gain.exponentialRampToValueAtTime(0.3, now + 0.02);
+      volume.gain.exponentialRampToValueAtTime(0.0001, now + 0.5);
+      tone.connect(volume);
+      volume.connect(audio.destination);
+      tone.start(now);
+      tone.stop(now + 0.5);
+    } catch (e) { /* no sound on this browser: the title and the announcement still say it */ }
+  }
+
+  function announce(all) {
+    var news = document.getElementById("queue-news");
+    if (known === null) known = (news.dataset.known || "").split(" ").filter(Boolean);
+    var arrived = all.filter(function (chat) { return known.indexOf(chat.id) < 0; });
+    known = all.map(function (chat) { return chat.id; });
+    var urgent = all.filter(function (chat) { return chat.urgent; }).length;
+    document.title = (urgent ? "(" + urgent + ") " : "") + baseTitle;
+    if (!arrived.length) return;
+    news.textContent = arrived.map(function (chat) {
+      return "New chat waiting: " + chat.profile + (chat.urgent ? " (URGENT)." : ".");
+    }).join(" ");
+    if (arrived.some(function (chat) { return chat.urgent; })) beep();
   }
 
   function showQueue(data) {
-    replaceRows("waiting", data.waiting.map(function (chat) {
+    replaceChildren("waiting", data.waiting.map(function (chat) {
       var row = el("tr", chat.urgent ? "urgent" : "");
-      cell(row, badge(chat.urgent));
-      cell(row, link(chat.url, chat.profile));
-      cell(row, chat.number);
-      withLines(cell(row, chat.reason), chat);
-      cell(row, chat.waited);
-      cell(row, claimForm(chat.claim_url));
+      cell(row, badge(chat.urgent), null, "flag");
+      cell(row, link(chat.url, chat.profile), "Patient");
+      cell(row, chat.number, "Number");
+      withLines(cell(row, chat.reason, "Reason"), chat);
+      cell(row, chat.waited, "Waited");
+      cell(row, unread(chat.unread), null, "new");
+      cell(row, claimForm(chat), null, "action");
       return row;
     }));
     document.getElementById("waiting-count").textContent = String(data.waiting.length);
-    replaceRows("claimed", data.claimed.map(function (chat) {
+    replaceChildren("claimed", data.claimed.map(function (chat) {
       var row = el("tr", chat.mine ? "mine" : "");
-      cell(row, badge(chat.urgent));
-      withLines(cell(row, link(chat.url, chat.profile)), chat);
-      cell(row, chat.number);
-      cell(row, chat.coordinator);
+      cell(row, badge(chat.urgent), null, "flag");
+      withLines(cell(row, link(chat.url, chat.profile), "Patient"), chat);
+      cell(row, chat.number, "Number");
+      cell(row, chat.coordinator, "Coordinator");
+      cell(row, unread(chat.unread), null, "new");
       return row;
     }));
-    var list = document.getElementById("failures");
-    while (list.firstChild) list.removeChild(list.firstChild);
-    data.failures.forEach(function (f) {
-      list.appendChild(el("li", "", f.time + " · " + f.kind + " to " + f.to + " · " + f.error));
-    });
+    replaceChildren("notices", data.notices.map(function (notice) {
+      var item = el("li");
+      item.appendChild(link(notice.url, notice.text));
+      item.appendChild(document.createTextNode(" "));
+      item.appendChild(el("time", "", notice.time));
+      return item;
+    }));
+    document.getElementById("notices-box").hidden = data.notices.length === 0;
+    replaceChildren("failures", data.failures.map(function (f) {
+      return el("li", "", f.time + " · " + f.kind + " to " + f.to + " · " + f.error);
+    }));
     document.getElementById("failures-box").hidden = data.failures.length === 0;
+    announce(data.all_waiting);
   }
 
   function showConversation(data) {
     var list = document.getElementById("transcript");
     var atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 10;
-    while (list.firstChild) list.removeChild(list.firstChild);
-    data.entries.forEach(function (e) {
+    replaceChildren("transcript", data.entries.map(function (e) {
       var item = el("li", e.role);
+      item.id = e.anchor;
       var meta = el("div", "meta");
       meta.appendChild(el("span", "who", e.who));
       meta.appendChild(document.createTextNode(" "));
       meta.appendChild(el("time", "", e.time));
-      if (e.intent) { meta.appendChild(document.createTextNode(" ")); meta.appendChild(el("span", "intent", e.intent)); }
-      if (e.status) { meta.appendChild(document.createTextNode(" ")); meta.appendChild(el("span", "status", e.status)); }
+      if (e.intent) {
+        var topic = el("span", "intent", e.intent);
+        topic.title = "The topic the assistant answered";
+        meta.appendChild(document.createTextNode(" "));
+        meta.appendChild(topic);
+      }
+      if (e.status) {
+        var status = el("span", e.problem ? "status problem" : "status", e.status);
+        status.title = e.status_note;
+        meta.appendChild(document.createTextNode(" "));
+        meta.appendChild(status);
+      }
       item.appendChild(meta);
       item.appendChild(el("div", "text", e.text));
-      list.appendChild(item);
-    });
+      if (e.problem) item.appendChild(el("div", "delivery-note", e.status_note));
+      return item;
+    }));
     if (atBottom) list.scrollTop = list.scrollHeight;
     document.getElementById("state").textContent = data.state;
     var closed = document.getElementById("window-closed");
     if (closed) closed.hidden = data.window_open;
-    var held = document.getElementById("held");
-    if (held) {
-      while (held.firstChild) held.removeChild(held.firstChild);
-      data.held.forEach(function (text) { held.appendChild(el("li", "", text)); });
+    if (document.getElementById("held")) {
+      replaceChildren("held", data.held.map(function (text) { return el("li", "", text); }));
       document.getElementById("held-box").hidden = data.held.length === 0;
     }
   }
@@ -129,6 +193,13 @@
     var url = document.body.dataset.poll;
     if (url && document.getElementById("waiting")) poll(url, showQueue);
     if (url && document.getElementById("transcript")) poll(url, showConversation);
+    // Browsers play sound only after the page has been used: the first click or key readies it.
+    ["click", "keydown"].forEach(function (kind) {
+      document.addEventListener(kind, function () {
+        var Context = window.AudioContext || window.webkitAudioContext;
+        if (!audio && Context && document.getElementById("waiting")) audio = new Context();
+      }, { once: true });
+    });
     var box = document.getElementById("reply-text");
     Array.prototype.forEach.call(document.querySelectorAll(".canned-reply"), function (button) {
       button.addEventListener("click", function () {

@@ -8,19 +8,23 @@ from bot.store.accounts import Accounts
 from bot.store.connection import Connection, connect, refuse_cluster, stop_embedded
 from bot.store.conversation import Conversation, Conversations, Escalation
 from bot.store.deliveries import Deliveries
+from bot.store.history import History
 from bot.store.kept_knowledge import KeptKnowledge
 from bot.store.keys import SENDER_KINDS, Keys
 from bot.store.operations import UNANSWERED_LIMIT, Operations
 from bot.store.queue import Queue
 from bot.store.schema import Schema
 from bot.store.transcripts import Transcripts
+from bot.store.translations import Translations
 from bot.store.turn import WAITER_SILENCE, Lock, LockTimeout, Turns
+from bot.store.versions import Versions
 
 __all__ = ["Store", "connect", "refuse_cluster", "stop_embedded", "Conversation", "Escalation", "Lock", "LockTimeout",
            "SENDER_KINDS", "UNANSWERED_LIMIT", "WAITER_SILENCE"]
 
 
-class Store(Turns, Conversations, Transcripts, Queue, Deliveries, Accounts, Operations, KeptKnowledge, Schema, Connection):
+class Store(Turns, Conversations, Transcripts, History, Queue, Deliveries, Accounts, Operations, KeptKnowledge, Versions,
+            Translations, Schema, Connection):
     """Everything kept in Redis, under one key prefix; what is kept about a sender expires after the retention time."""
 
     def __init__(self, redis_client, prefix="ilbot:", transcript_limit=5000, retention_seconds=90 * 86400, zone=timezone.utc,

@@ -46,6 +46,7 @@ class Conversation:
         self.saved = self.noticed = self.counted = self.question = self.consent = self.escalation = self.touched = None
         self.released = self.erased = False
         self.taken = []
+        self.contact_name = None
 
     def append(self, role, text, message_sid="", **details):
         """Add one message to the transcript; with the turn's `message_sid`, only if that sid was never recorded."""
@@ -54,6 +55,10 @@ class Conversation:
     def append_over_limit(self, text, message_sid="", **details):
         """Add the patient's message sent over the rate limit: kept below the transcript's limit, else counted."""
         self.entries.append(("over_limit", entry("patient", text, message_sid, details)))
+
+    def know_as(self, profile):
+        """Keep the patient's WhatsApp profile name with the conversation, so the console's history finds it by name."""
+        self.contact_name = profile.strip()[:60] or None
 
     def save(self, state):
         """Keep the conversation state; everything kept about the sender expires after the retention time without a message."""
@@ -112,7 +117,7 @@ class Conversation:
         consent, opted_at = self.consent or (None, None)
         changes = {"state": self.saved, "notice": self.noticed, "consent": consent, "opted_at": opted_at,
                    "release": self.released, "touch": self.touched, "taken": len(self.taken),
-                   "counted": self.counted is not None, "intent": self.counted}
+                   "counted": self.counted is not None, "intent": self.counted, "contact_name": self.contact_name}
         return changes, [item for pair in self.entries for item in pair]
 
 

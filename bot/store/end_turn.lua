@@ -1,7 +1,7 @@
 -- The end of a turn: what the message changed, then the turn given back, in one script (turn.py, Turns._end_turn).
 -- K and A by name (scripts.py): the keys of the turn, the day's counts, the queues, the questions' index, the
--- question kept (with A.question), the way back of the chat's id (with A.escalate), and every key kept about the
--- sender (SENDER_KEYS); after them, the keys an erasure deletes. A: the turn (token, mark_seen, seen_s), the limits
+-- question kept (with A.question), the way back of the chat's id (with A.escalate), the history of conversations
+-- (history.lua), and every key kept about the sender (SENDER_KEYS); after them, the keys an erasure deletes. A: the turn (token, mark_seen, seen_s), the limits
 -- (retention, limit, activity_s), the sender, and what the message changed, '' where nothing (Conversation.changes);
 -- after them, the transcript's entries as pairs (kind, entry).
 -- Whenever something about the sender is written, every key kept about them lives for the retention time again.
@@ -30,6 +30,7 @@ local function push(released)
   end
   if pushed then
     trim_old(K.transcript, now, A.retention)
+    remember(K.history, A.sender, now, A.retention)
   end
   return pushed
 end
@@ -59,6 +60,10 @@ local function write()
     redis.call('DEL', K.optout)
   end
   wrote = push(released) or wrote
+  -- The name the patient goes by on WhatsApp, for the history's search: kept with what they wrote.
+  if A.contact_name ~= '' and wrote then
+    redis.call('HSET', K.contact, 'profile', A.contact_name)
+  end
   if A.state ~= '' then
     redis.call('SET', K.state, A.state)
     wrote = true
@@ -87,6 +92,7 @@ local function erase()
   end
   redis.call('ZREM', K.waiting, A.sender)
   redis.call('ZREM', K.claimed, A.sender)
+  redis.call('ZREM', K.history, A.sender)
   -- One at a time: a sender may have more questions kept than Lua can unpack at once.
   for _, id in ipairs(cjson.decode(A.erased_questions)) do
     redis.call('ZREM', K.questions, id)

@@ -1,9 +1,10 @@
 -- A chat joins the queue once, and an urgent message raises a waiting one to the top: its place is its time of
 -- arrival, less A.ahead when urgent (queue.py). The record, the queue, the chat's id, the day's count and the time
--- of the alert are written together. A: sender, urgent, reason, chat_id (the id whose way back is K.chatid), since,
--- profile, ahead, alerting (the change is alerted now), form (what the patient filled in, JSON, or ''), retention,
--- activity_s. K: chat, chatref, chatid, waiting, activity. Returns the change ('new', 'urgent' or '') and the chat's
--- hash.
+-- of the alert are written together; so is the patient's contact (their profile name and how many chats they have
+-- had with coordinators: what the console's history keeps once the chat has ended). A: sender, urgent, reason, chat_id
+-- (the id whose way back is K.chatid), since, profile, ahead, alerting (the change is alerted now), form (what the
+-- patient filled in, JSON, or ''), retention, activity_s. K: chat, chatref, chatid, waiting, activity, contact.
+-- Returns the change ('new', 'urgent' or '') and the chat's hash.
 local function escalate()
   local urgent, alerting = A.urgent == '1', A.alerting == '1'
   local chat = redis.call('HGETALL', K.chat)
@@ -35,6 +36,11 @@ local function escalate()
     redis.call('HSET', K.chat, 'form', A.form)
   end
   redis.call('EXPIRE', K.chat, A.retention)
+  if A.profile ~= '' then
+    redis.call('HSET', K.contact, 'profile', A.profile)
+  end
+  redis.call('HINCRBY', K.contact, 'handoffs', 1)
+  redis.call('EXPIRE', K.contact, A.retention)
   redis.call('ZADD', K.waiting, tonumber(A.since) - (urgent and tonumber(A.ahead) or 0), A.sender)
   redis.call('HINCRBY', K.activity, 'handoffs', 1)
   redis.call('EXPIRE', K.activity, A.activity_s)

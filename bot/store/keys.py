@@ -1,8 +1,10 @@
 """Every Redis key of the store, named in one place: one prefix, then what the key holds and whose it is."""
 
 # Every kind of key kept per sender: all expire together after the retention time, and erasure removes them.
-# "unanswered" lists the ids of the sender's questions kept for operations (which hold only a masked number).
-SENDER_KINDS = ("transcript", "state", "notice", "optout", "chat", "chatref", "notes", "held", "delivery", "unanswered")
+# "unanswered" lists the ids of the sender's questions kept for operations (which hold only a masked number);
+# "contact" what the console's history keeps of a patient between chats: their profile name, how many handoffs.
+SENDER_KINDS = ("transcript", "state", "notice", "optout", "chat", "chatref", "notes", "held", "delivery", "unanswered",
+                "contact")
 # What taking a sender's turn reads of their conversation (read.lua).
 CONVERSATION_KINDS = ("state", "optout", "chat", "notice", "chatref", "held")
 
@@ -16,6 +18,8 @@ class Keys:
         self.waiting, self.claimed = self.of("queue", "waiting"), self.of("queue", "claimed")
         # Every question kept for operations, by the time it was asked.
         self.questions = f"{prefix}unanswered"
+        # Every conversation (its sender) by the time its transcript was last written: the console's history.
+        self.history = f"{prefix}history"
         self.outcomes = f"{prefix}outcomes"
         self.coordinators = f"{prefix}coordinators"
         self.secret_key = f"{prefix}secret-key"
@@ -48,6 +52,14 @@ class Keys:
     def chat_id(self, chat_id):
         """The way back from a chat's random id to the sender's number."""
         return self.of("chatid", chat_id)
+
+    def read(self, chat_id):
+        """When each coordinator last read the chat: {account name in lower case: Unix time}."""
+        return self.of("read", chat_id)
+
+    def notices(self, name):
+        """What a coordinator is told on their queue page until they open the chat: {chat id: notice}."""
+        return self.of("notices", name.lower())
 
     def question(self, question_id):
         return self.of("question", question_id)

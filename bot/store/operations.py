@@ -32,7 +32,15 @@ class Operations:
         gone = [question_id for question_id, item in zip(ids, raw) if item is None]
         if gone:
             self.redis.zrem(self.keys.questions, *gone)  # expired: drop them from the index too
-        return [json.loads(item) for item in raw if item is not None]
+        return [{**json.loads(item), "id": question_id} for question_id, item in zip(ids, raw) if item is not None]
+
+    def drop_unanswered(self, ids):
+        """Take questions off the list (answered by an edit, or dismissed by operations)."""
+        if ids:
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.delete(*map(self.keys.question, ids))
+            pipe.zrem(self.keys.questions, *ids)
+            pipe.execute()
 
     def _question(self, sender, text, now):
         """A new question's id, and its entry as kept: the number masked, numbers in the text hidden."""

@@ -1,5 +1,6 @@
 """The handoff queue. A chat record (hash chat:<sender>) exists while the patient waits for a coordinator
-(status "waiting", in the queue) or talks with one (status "claimed"); a patient's own turn puts it there."""
+(status "waiting", in the queue) or talks with one (status "claimed"); a patient's own turn puts it there.
+Coordinators claim chats, give them to each other (with a notice to the colleague), and mark what they have read."""
 
 import json
 import secrets
@@ -64,6 +65,44 @@ class Queue:
         now = time.time() if now is None else now
         keys = [self.keys.waiting, self.keys.of("chat", sender), self.keys.claimed]
         return bool(self.scripts["claim"](self.redis, keys, [sender, coordinator, now]))
+
+    def assign(self, sender, by, colleague, transfer=False, now=None):
+        """Give the chat to a colleague with a console account: a waiting chat (anyone may), or with `transfer` a chat
+        `by` holds. The colleague finds a notice on their queue page (notices). Returns (outcome, name):
+        "assigned" or "transferred" and the colleague's name as their account spells it; or why not: "no_account",
+        "same" (the colleague is `by`), "not_waiting" or "not_yours", and the chat's holder ("" when none)."""
+        now = time.time() if now is None else now
+        mode = "transfer" if transfer else "assign"
+        notice = json.dumps({"by": by, "at": now, "kind": mode})
+        keys = [self.keys.waiting, self.keys.of("chat", sender), self.keys.claimed, self.keys.coordinators,
+                self.keys.notices(colleague)]
+        args = [sender, by, colleague.lower(), now, mode, self.chat_id(sender), notice, self.retention_seconds]
+        outcome, name = self.scripts["assign"](self.redis, keys, args)
+        return outcome, name
+
+    def notices(self, coordinator):
+        """{chat id: {by, at, kind}}: the chats colleagues gave `coordinator` that they have not opened since."""
+        return {chat_id: json.loads(raw) for chat_id, raw in self.redis.hgetall(self.keys.notices(coordinator)).items()}
+
+    def drop_notices(self, coordinator, *chat_ids):
+        """Forget the notices about these chats: the coordinator opened them, or they are no longer theirs."""
+        if chat_ids:
+            self.redis.hdel(self.keys.notices(coordinator), *chat_ids)
+
+    def mark_read(self, chat_id, coordinator, now=None):
+        """Note that `coordinator` has read the chat up to now (its page open), for the queue's unread counts."""
+        key = self.keys.read(chat_id)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(key, coordinator.lower(), repr(time.time() if now is None else now))
+        pipe.expire(key, self.retention_seconds)
+        pipe.execute()
+
+    def read_marks(self, chat_ids):
+        """{chat id: {coordinator's name in lower case: when they last read it}}, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for chat_id in chat_ids:
+            pipe.hgetall(self.keys.read(chat_id))
+        return {chat_id: {name: float(at) for name, at in marks.items()} for chat_id, marks in zip(chat_ids, pipe.execute())}
 
     def touch(self, sender, now=None):
         """Note a coordinator's activity in a claimed chat, which postpones its automatic return to the assistant."""

@@ -1,6 +1,9 @@
 """The store's schema version: one key, written when absent, and older data migrated once at start (README, Deploy)."""
 
+import itertools
+import json
 import logging
+import re
 import time
 import uuid
 
@@ -8,12 +11,43 @@ from bot.config import ConfigError
 
 log = logging.getLogger(__name__)
 
+# Transcripts read at a time by a migration.
+BATCH = 200
+
+
+def index_conversations(redis, keys):
+    """Version 2: every conversation in the history (Keys.history), by the time of its transcript's last entry, with
+    the patient's contact: the profile name of a chat still open, and how many times they waited for a coordinator."""
+    head = keys.of("transcript", "")
+    found = redis.scan_iter(match=re.sub(r"([*?\[\]\\])", r"\\\1", head) + "*", count=1000)
+    while batch := list(itertools.islice(found, BATCH)):
+        pipe = redis.pipeline(transaction=False)
+        for key in batch:
+            sender = key[len(head):]
+            pipe.lrange(key, 0, -1).pttl(key).hget(keys.of("chat", sender), "profile")
+        read = pipe.execute()
+        pipe = redis.pipeline(transaction=False)
+        for n, key in enumerate(batch):
+            raw, ttl, profile = read[3 * n:3 * n + 3]
+            if not raw:
+                continue  # expired since it was listed
+            entries, sender = [json.loads(item) for item in raw], key[len(head):]
+            pipe.zadd(keys.history, {sender: max(entry["at"] for entry in entries)})
+            handoffs = sum(entry.get("event") == "waiting" for entry in entries)
+            if profile or handoffs:
+                # The contact lives as long as the transcript, as the turns that write them both keep it.
+                contact = keys.of("contact", sender)
+                pipe.hset(contact, mapping={"handoffs": handoffs, **({"profile": profile} if profile else {})})
+                if ttl > 0:
+                    pipe.pexpire(contact, ttl)
+        pipe.execute()
+
+
 # {version: migrate(redis, keys)}: what turns the data of version - 1 into `version`, the next version without a gap.
-# Version 1 is today's format, that of every store written before the version was kept; it needs no migration.
-# A migration runs while the workers start (gunicorn kills a worker that takes longer than its --timeout), so it
-# is quick; and it is safe to run again over a part of its own work: a process that dies half way leaves the rest
-# to the next start.
-MIGRATIONS = {}
+# Version 1 is the format of every store written before the version was kept. A migration runs while the workers
+# start (gunicorn kills a worker that takes longer than its --timeout), so it is quick; and it is safe to run again
+# over a part of its own work: a process that dies half way leaves the rest to the next start.
+MIGRATIONS = {2: index_conversations}
 
 # The longest one process may migrate before another takes over; the others wait that long at most.
 LOCK_SECONDS = 60

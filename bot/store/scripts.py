@@ -33,21 +33,24 @@ SCRIPTS = {
     "poll": Signature(("take", "read"), (*_TAKING_KEYS, *CONVERSATION_KINDS), _TAKING_ARGS),
     # Then, after the named ones, the keys an erasure deletes, and the transcript's entries as pairs (kind, entry).
     "end_turn": Signature(
-        ("chat_id", "release", "escalate", "transcript", "keep_question", "count_message"),
-        ("turn", "seen", "activity", "patients", "waiting", "claimed", "questions", "question", "chatid", *SENDER_KINDS),
+        ("chat_id", "release", "escalate", "transcript", "history", "keep_question", "count_message"),
+        ("turn", "seen", "activity", "patients", "waiting", "claimed", "questions", "question", "chatid", "history",
+         *SENDER_KINDS),
         ("token", "mark_seen", "seen_s", "retention", "limit", "activity_s", "sender", "state", "notice", "consent",
          "opted_at", "release", "touch", "taken", "question", "question_id", "asked_at", "counted", "intent",
          "escalate", "urgent", "reason", "chat_id", "since", "profile", "ahead", "alerting", "form", "erase",
-         "erased_questions"),
+         "erased_questions", "contact_name"),
         {"SENDER_KEYS": SENDER_KINDS}),
     # A chat queued when the patient's turn failed (the same escalate() as end_turn's).
     "escalate_alone": Signature(
-        ("chat_id", "escalate"), ("chat", "chatref", "chatid", "waiting", "activity"),
+        ("chat_id", "escalate"), ("chat", "chatref", "chatid", "waiting", "activity", "contact"),
         ("sender", "urgent", "reason", "chat_id", "since", "profile", "ahead", "alerting", "form", "retention",
          "activity_s")),
-    "append_once": Signature(),
+    # An entry written outside the sender's turn (a coordinator's, a notice), recorded once when it has a sid.
+    "append": Signature(("history",), ("transcript", "seen", "contact", "history"), ("entry", "retention", "sender", "has_sid")),
     "get_chat_id": Signature(("chat_id",)),
     "claim": Signature(),
+    "assign": Signature(),
     "update_chat": Signature(),
     "release_chat": Signature(("release",)),
     "login_try": Signature(),

@@ -3,6 +3,9 @@
 import json
 import time
 
+# How far back from a transcript's end unread messages are counted: more shows as that many.
+UNREAD_LIMIT = 99
+
 
 def entry(role, text, message_sid, details):
     """One transcript entry as JSON; `sid` marks the patient's message Twilio identified."""
@@ -21,15 +24,12 @@ class Transcripts:
         With a `message_sid` the message is recorded once only, however often it is appended (Twilio's
         retries, a replay after an outage), and the sid counts as seen; returns False when it was there.
         """
-        key, raw = self.keys.of("transcript", sender), entry(role, text, message_sid, details)
-        if message_sid:
-            args = [raw, self.retention_seconds, self.retention_seconds]  # the sid: as long as the conversation
-            return bool(self.scripts["append_once"](self.redis, [key, self.keys.seen(message_sid)], args))
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.rpush(key, raw)
-        pipe.expire(key, self.retention_seconds)
-        pipe.execute()
-        return True
+        keys = {"transcript": self.keys.of("transcript", sender), "contact": self.keys.of("contact", sender),
+                "seen": self.keys.seen(message_sid) if message_sid else self.keys.unused, "history": self.keys.history}
+        # The sid is remembered as long as the conversation.
+        args = {"entry": entry(role, text, message_sid, details), "retention": self.retention_seconds, "sender": sender,
+                "has_sid": bool(message_sid)}
+        return bool(self.scripts["append"](self.redis, keys, args))
 
     def transcript(self, sender):
         """The sender's messages, oldest first."""
@@ -42,3 +42,15 @@ class Transcripts:
             if item.get("role") == "patient":
                 return item["at"]
         return None
+
+    def unread(self, since):
+        """{sender: how many messages the patient wrote after the time given}, for {sender: Unix time}, read from
+        the end of each transcript (at most UNREAD_LIMIT back, so a long conversation costs no more than a short one)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for sender in since:
+            pipe.lrange(self.keys.of("transcript", sender), -UNREAD_LIMIT, -1)
+        counts = {}
+        for (sender, mark), raw in zip(since.items(), pipe.execute()):
+            entries = map(json.loads, raw)
+            counts[sender] = sum(1 for item in entries if item.get("role") == "patient" and item["at"] > mark)
+        return counts

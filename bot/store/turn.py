@@ -106,7 +106,7 @@ class Turns:
         keys = {"turn": self.keys.turn(sender)["turn"], "seen": self.keys.seen(message_sid),
                 "activity": self.keys.activity(day), "patients": self.keys.patients(day), "waiting": self.keys.waiting,
                 "claimed": self.keys.claimed, "questions": self.keys.questions, "question": self.keys.unused,
-                **self.keys.sender(sender)}
+                "history": self.keys.history, **self.keys.sender(sender)}
         args = {"token": token, "mark_seen": mark_seen and bool(message_sid), "seen_s": self.retention_seconds,
                 "retention": self.retention_seconds, "limit": self.transcript_limit, "activity_s": ACTIVITY_SECONDS,
                 "sender": sender, **changes, "question": None, "question_id": None, "asked_at": None,
@@ -129,12 +129,14 @@ class Turns:
         """The keys an erasure deletes besides the sender's own, found with one read first; the ids go into `args`.
 
         The ids of the questions kept for operations are only known by reading them; the chat's id was read as the
-        turn began. The rate counter goes too: it expires within a minute, but its key carries the number.
+        turn began (with it go the way back to the number and when coordinators last read the chat). The rate counter
+        goes too: it expires within a minute, but its key carries the number.
         """
         questions = sorted(self.redis.smembers(self.keys.of("unanswered", sender)))
         args["erased_questions"] = json.dumps(questions)
         erased = [self.keys.turn(sender)["rate"], *map(self.keys.question, questions)]
-        return erased + ([self.keys.chat_id(conversation.chat_id)] if conversation.chat_id else [])
+        chat_id = conversation.chat_id
+        return erased + ([self.keys.chat_id(chat_id), self.keys.read(chat_id)] if chat_id else [])
 
     def _give_back(self, token, sender, message_sid):
         """Give the turn back after a failure, writing nothing; a turn that cannot be given back expires by itself."""
