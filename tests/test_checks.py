@@ -106,17 +106,18 @@ def test_warnings_alone_exit_0(tmp_path):
 def test_a_phrase_closer_to_another_intent_is_found_through_the_matcher(tmp_path):
     path, text = edited(tmp_path, ("    - claim denied\n", "    - claim denied\n    - how much does the treatment cost\n"))
     line = line_of(text, "    - how much does the treatment cost")
-    warning = next(w for w in findings(path, "warning") if f":{line}: " in w)
+    warnings = findings(path, "warning", only=(checks.closer_to_another_intent,))
+    warning = next(w for w in warnings if f":{line}: " in w)
     assert warning.startswith(f"warning: {path}:{line}: intents.insurance.phrases.2: 'how much does the treatment cost' "
                               "sits closer to 'costs' than to its own intent: without this exact phrase the matcher "
                               "answers it as 'costs'")
     # Left out of its intent, a phrase that still reaches that intent is no warning.
-    assert not any("'price' sits closer" in w for w in findings(path, "warning"))
+    assert not any("'price' sits closer" in w for w in warnings)
 
 
 def test_an_emergency_phrase_the_red_flags_miss_is_loud(tmp_path):
     path, _ = edited(tmp_path, ("    - chest pain now\n", "    - chest pain now\n    - help paying for the treatment\n"))
-    warnings = findings(path, "warning")
+    warnings = findings(path, "warning", only=(checks.red_flags,))
     assert any(w.startswith("WARNING (patient safety): ") and "'help paying for the treatment' is an emergency phrase, "
                "but the red flags (safety.yaml) do not open the emergency path for it" in w for w in warnings)
 
@@ -124,12 +125,12 @@ def test_an_emergency_phrase_the_red_flags_miss_is_loud(tmp_path):
 def test_unreviewed_red_flags_are_loud(tmp_path):
     path, _ = edited(tmp_path)
     assert any(w.startswith("WARNING (patient safety): ") and "safety.yaml" in w and "RED FLAGS: not approved by a "
-               "clinician" in w for w in findings(path, "warning"))
+               "clinician" in w for w in findings(path, "warning", only=(checks.red_flags,)))
 
 
 def test_intents_without_hinglish_phrases_are_named(tmp_path):
     path, text = edited(tmp_path)
-    warnings = findings(path, "warning")
+    warnings = findings(path, "warning", only=(checks.without_hinglish,))
     costs = f"warning: {path}:{line_of(text, '  costs:') + 2}: intents.costs.phrases: has no Hinglish phrase"
     assert any(w.startswith(costs) for w in warnings)
     # "side effect kya hai" is Hinglish; "नमस्ते" is Hindi, not Hinglish, and "namaste" is not a Hinglish word here.
@@ -143,7 +144,7 @@ def test_missing_stale_and_emergency_reviews(tmp_path):
         tmp_path,
         ("    title: Costs\n", f"    title: Costs\n    source: price list 2025\n    reviewed_by: Dr Rao\n    reviewed_on: {fresh}\n"),
         ("  insurance:\n", "  insurance:\n    source: insurers' pages\n    reviewed_by: Dr Rao\n    reviewed_on: 2020-01-01\n"))
-    warnings = findings(path, "warning")
+    warnings = findings(path, "warning", only=(checks.review,))
     assert not any("intents.costs.re" in w or "intents.costs.source" in w for w in warnings)
     stale = (datetime.date.today() - datetime.date(2020, 1, 1)).days
     assert (f"warning: {path}:{line_of(text, '    reviewed_on: 2020-01-01')}: intents.insurance.reviewed_on: the review is "
@@ -159,7 +160,7 @@ def test_missing_stale_and_emergency_reviews(tmp_path):
 def test_a_reviewed_emergency_wording_is_quiet(tmp_path):
     today = datetime.date.today().isoformat()
     path, _ = edited(tmp_path, ("  emergency:\n", f"  emergency:\n    reviewed_by: Dr Rao\n    reviewed_on: {today}\n"))
-    assert not any("EMERGENCY WORDING" in w for w in findings(path, "warning"))
+    assert not any("EMERGENCY WORDING" in w for w in findings(path, "warning", only=(checks.review,)))
 
 
 def test_an_expectation_that_no_longer_holds_is_an_error(tmp_path):
@@ -168,7 +169,8 @@ def test_an_expectation_that_no_longer_holds_is_an_error(tmp_path):
     expectations.write_text("costs:\n  - how much will it cost\n  - does insurance cover it\n"
                             "emergency:\n  - what are the side effects\nfallback:\n  - how much does it cost\n"
                             "cost:\n  - price please\n", encoding="utf-8")
-    errors = findings(path)
+    report = checks.run(path, SETTINGS, handled=HANDLERS, only=(checks.expectations,))
+    errors = [str(f) for f in report.findings if f.severity == "error"]
     score = knowledge.load(path).matcher.match("does insurance cover it").score
     assert f"error: {expectations}:3: costs.1: 'does insurance cover it' should reach 'costs' but is answered as 'insurance' " \
            f"(score {score:.0f}). Add phrases like it to 'costs', or find the phrase of 'insurance' that draws it." in errors
@@ -178,22 +180,22 @@ def test_an_expectation_that_no_longer_holds_is_an_error(tmp_path):
     assert any(e.startswith(f"error: {expectations}:7: fallback.0: 'how much does it cost' should get the fallback, "
                             "but is answered as 'costs' (score ") for e in errors)
     assert f"error: {expectations}:8: cost: 'cost' is not an intent of responses.yaml (did you mean 'costs'?)" in errors
-    report = checks.run(path, SETTINGS, handled=HANDLERS)
     assert (report.expected, report.expected_failed) == (4, 3)
 
 
 def test_an_expectations_file_that_is_not_yaml_is_named(tmp_path):
     path, _ = edited(tmp_path)
     (tmp_path / "expectations.yaml").write_text("costs:\n  - [price\n", encoding="utf-8")
-    assert any(e.startswith(f"error: {tmp_path / 'expectations.yaml'}:3: YAML syntax error") for e in findings(path))
+    assert any(e.startswith(f"error: {tmp_path / 'expectations.yaml'}:3: YAML syntax error")
+               for e in findings(path, only=(checks.expectations,)))
 
 
 def test_a_missing_expectations_file_is_a_warning_unless_it_was_asked_for(tmp_path):
     path, _ = edited(tmp_path)
     assert f"warning: {tmp_path / 'expectations.yaml'}: no expectations file: nothing checks that known phrases " \
-           "still reach their intent" in findings(path, "warning")
+           "still reach their intent" in findings(path, "warning", only=(checks.expectations,))
     missing = tmp_path / "elsewhere.yaml"
-    assert any(e.startswith(f"error: {missing}: no expectations file") for e in findings(path, expectations=missing))
+    assert any(e.startswith(f"error: {missing}: no expectations file") for e in findings(path, expectations=missing, only=(checks.expectations,)))
 
 
 def test_the_shipped_file_passes_and_its_unreviewed_emergency_wording_stays_visible():
